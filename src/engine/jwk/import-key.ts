@@ -124,8 +124,8 @@ function fromKeyObject(keyObject: KeyObject, alg: JwsAlgorithm, options: ImportK
   if (options.publicOnly && keyObject.type !== 'public') throw new KeyInvalid('a public key was expected')
   const publicKey = keyObject.type === 'private' ? createPublicKey(keyObject) : keyObject.type === 'public' ? keyObject : undefined
   const signatureBytes = checkKeyFitsAlgorithm(keyObject, publicKey, alg, spec)
-  const kid = options.kid ?? computeJwkThumbprint(keyObject.export({ format: 'jwk' }) as Jwk)
-  if (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH || /[\u0000-\u001f\u007f]/.test(kid)) {
+  const kid = options.kid ?? computeJwkThumbprint(keyObject.export({ format: 'jwk' }))
+  if (typeof kid !== 'string' || kid.length === 0 || kid.length > MAX_KID_LENGTH || hasControlCharacter(kid)) {
     throw new KeyInvalid(`"kid" must be 1-${MAX_KID_LENGTH} printable characters`)
   }
   const internals: KeyInternals = Object.freeze({
@@ -138,7 +138,7 @@ function fromKeyObject(keyObject: KeyObject, alg: JwsAlgorithm, options: ImportK
   return Object.freeze({
     kid,
     alg,
-    type: keyObject.type as JwsKey['type'],
+    type: keyObject.type,
     keyObject,
     publicKey,
     [KEY_INTERNALS]: internals,
@@ -191,4 +191,12 @@ function withSignatureOptions(key: KeyObject, spec: AlgorithmSpec): KeyObject | 
     default:
       return key
   }
+}
+
+function hasControlCharacter(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x20 || c === 0x7f) return true
+  }
+  return false
 }

@@ -15,7 +15,7 @@ const encodedHeaders = new WeakMap<JwsKey, Map<string, string>>()
 /** The base64url protected header for this key and `typ` (`''` for none). */
 export function encodeProtectedHeader(key: JwsKey, typ: string): string {
   let byTyp = encodedHeaders.get(key)
-  if (byTyp === undefined) encodedHeaders.set(key, (byTyp = new Map()))
+  if (byTyp === undefined) encodedHeaders.set(key, (byTyp = new Map<string, string>()))
   let encoded = byTyp.get(typ)
   if (encoded === undefined) {
     const header = typ === '' ? { alg: key.alg, kid: key.kid } : { alg: key.alg, kid: key.kid, typ }

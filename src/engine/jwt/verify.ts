@@ -126,5 +126,5 @@ function checkRequired(value: unknown): readonly string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
     throw new ConfigInvalid('requiredClaims', 'must be an array of claim names')
   }
-  return Object.freeze([...(value as string[])])
+  return Object.freeze([...(value)])
 }
