@@ -190,6 +190,95 @@ export class KeyringNoSigningKey extends HallpassError {
   }
 }
 
+/** The refresh token is malformed, unknown, or not genuine. Nothing stored was changed. */
+export class RefreshTokenInvalid extends HallpassError {
+  static readonly code = 'ERR_REFRESH_INVALID'
+  readonly code = 'ERR_REFRESH_INVALID'
+  readonly family = 'credential'
+  readonly reason: string
+  constructor(reason: string) {
+    super(`invalid refresh token: ${reason}`)
+    this.reason = reason
+  }
+}
+
+/**
+ * A genuine but superseded refresh token was presented outside the grace window: the session
+ * has been revoked (OAuth 2.0 Security BCP §4.14.2). `classification` says how it was replayed.
+ */
+export class RefreshTokenReused extends HallpassError {
+  static readonly code = 'ERR_REFRESH_REUSED'
+  readonly code = 'ERR_REFRESH_REUSED'
+  readonly family = 'credential'
+  readonly sessionId: string
+  readonly classification: 'previous_after_window' | 'older_generation'
+  constructor(sessionId: string, classification: 'previous_after_window' | 'older_generation') {
+    super('refresh token reuse detected; the session has been revoked')
+    this.sessionId = sessionId
+    this.classification = classification
+  }
+}
+
+/** The session was revoked (logout, admin, reuse detection). */
+export class SessionRevoked extends HallpassError {
+  static readonly code = 'ERR_SESSION_REVOKED'
+  readonly code = 'ERR_SESSION_REVOKED'
+  readonly family = 'credential'
+  readonly sessionId: string
+  constructor(sessionId: string) {
+    super('the session has been revoked')
+    this.sessionId = sessionId
+  }
+}
+
+/** The session passed its idle timeout or its absolute lifetime. */
+export class SessionExpired extends HallpassError {
+  static readonly code = 'ERR_SESSION_EXPIRED'
+  readonly code = 'ERR_SESSION_EXPIRED'
+  readonly family = 'credential'
+  readonly sessionId: string
+  readonly deadline: 'idle' | 'absolute'
+  constructor(sessionId: string, deadline: 'idle' | 'absolute') {
+    super(deadline === 'idle' ? 'the session expired after inactivity' : 'the session reached its maximum lifetime')
+    this.sessionId = sessionId
+    this.deadline = deadline
+  }
+}
+
+/** Input to a session operation (subject, claims, device, scope) is unacceptable. `field` names it. */
+export class SessionInputInvalid extends HallpassError {
+  static readonly code = 'ERR_SESSION_INPUT_INVALID'
+  readonly code = 'ERR_SESSION_INPUT_INVALID'
+  readonly family = 'credential'
+  readonly field: string
+  constructor(field: string, expectation: string) {
+    super(`"${field}" ${expectation}`)
+    this.field = field
+  }
+}
+
+/** The store could not be reached or failed. Fail closed, but do not blame the credential. */
+export class StoreUnavailable extends HallpassError {
+  static readonly code = 'ERR_STORE_UNAVAILABLE'
+  readonly code = 'ERR_STORE_UNAVAILABLE'
+  readonly family = 'infrastructure'
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(`store unavailable: ${detail}`, options)
+  }
+}
+
+/** The key-encryption secret cannot decrypt the stored keys (wrong `HALLPASS_SECRET`), or is too weak. */
+export class SecretInvalid extends HallpassError {
+  static readonly code = 'ERR_SECRET_INVALID'
+  readonly code = 'ERR_SECRET_INVALID'
+  readonly family = 'config'
+  readonly reason: string
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`key-encryption secret: ${reason}`, options)
+    this.reason = reason
+  }
+}
+
 /** Every error class, in one list: the docs/errors.md sync test and the HTTP mapping read it. */
 export const errorClasses = [
   JwtMalformed,
@@ -206,6 +295,13 @@ export const errorClasses = [
   KeyInvalid,
   ConfigInvalid,
   KeyringNoSigningKey,
+  RefreshTokenInvalid,
+  RefreshTokenReused,
+  SessionRevoked,
+  SessionExpired,
+  SessionInputInvalid,
+  StoreUnavailable,
+  SecretInvalid,
 ] as const
 
 /** Any concrete hallpass error; `switch (err.code)` narrows it to its class. */
