@@ -1,0 +1,93 @@
+/**
+ * @module hallpass
+ *
+ * The `SessionStore` interface: everything the session layer needs from storage. Each method
+ * is one atomic step, so a store on SQLite, PostgreSQL or Redis gives the same guarantees under
+ * concurrent callers in several processes. Conformance: `hallpass/testing`.
+ */
+import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from './types.ts'
+
+export interface RotateRefreshInput {
+  readonly id: string
+  /** The generation and hash the caller presented: the compare half of compare-and-set. */
+  readonly generation: number
+  readonly hash: string
+  /** The successor's hash; stored with `generation + 1`, and `hash` becomes `previousHash`. */
+  readonly newHash: string
+  readonly now: number
+  /** The new idle deadline (already capped at `expiresAt` by the caller). */
+  readonly idleExpiresAt: number
+  /** Device facts of this refresh (last-seen IP and user agent), merged into the stored device. */
+  readonly device: DeviceInfo | undefined
+  /** Written in the same atomic step as the rotation. */
+  readonly audit: AuditEvent
+}
+
+/**
+ * `rotated: true` with the updated record when the compare-and-set held: the session existed,
+ * was not revoked, had not expired at `now` (idle or absolute), and its current generation and
+ * hash were exactly the presented ones. Otherwise `rotated: false` with the record as it is now
+ * (or undefined), so the caller can classify the attempt, in the same round trip.
+ */
+export type RotateRefreshResult =
+  | { readonly rotated: true; readonly session: SessionRecord }
+  | { readonly rotated: false; readonly session: SessionRecord | undefined }
+
+export interface RevokeSessionInput {
+  readonly id: string
+  readonly now: number
+  readonly reason: string
+  /** `exp` of the feed entry (epoch seconds). */
+  readonly feedExp: number
+  readonly audit: AuditEvent
+}
+
+export interface RevokeSubjectInput {
+  readonly subject: string
+  /** A session to keep (the caller's own, for "log out everywhere else"). */
+  readonly exceptId: string | undefined
+  readonly now: number
+  readonly reason: string
+  readonly feedExp: number
+}
+
+/** Result of a single revocation: the feed entry when it took effect, else why not. */
+export type RevokeSessionResult =
+  | { readonly revoked: true; readonly entry: RevocationEntry }
+  | { readonly revoked: false; readonly why: 'not_found' | 'already_revoked' }
+
+/** The persisted keyring: an opaque document with a version for compare-and-set. */
+export interface StoredKeyring {
+  readonly version: number
+  readonly data: string
+}
+
+export type RevocationListener = (entry: RevocationEntry) => void
+
+export interface SessionStore {
+  /** Inserts a new session and its creation audit event atomically. Session ids never collide (128 random bits). */
+  createSession(record: SessionRecord, audit: AuditEvent): Promise<void>
+  getSession(id: string): Promise<SessionRecord | undefined>
+  rotateRefreshToken(input: RotateRefreshInput): Promise<RotateRefreshResult>
+  /** Marks the session revoked, appends the feed entry and the audit event, notifies subscribers. */
+  revokeSession(input: RevokeSessionInput): Promise<RevokeSessionResult>
+  /** Revokes every live session of a subject (but `exceptId`), one feed entry and one audit event each. */
+  revokeSubjectSessions(input: RevokeSubjectInput): Promise<RevocationEntry[]>
+  /** Live sessions of a subject (not revoked, not expired at `now`), newest first. */
+  listSessions(subject: string, now: number): Promise<SessionRecord[]>
+  appendAudit(event: AuditEvent): Promise<void>
+  /** The subject's audit trail, newest first. */
+  listAudit(subject: string, limit: number): Promise<AuditEvent[]>
+  /** Feed entries after `cursor` (all when undefined), oldest first, at most `limit`. */
+  readRevocations(cursor: string | undefined, limit: number): Promise<RevocationEntry[]>
+  /** Live feed. Resolves once the subscription is active; call the returned function to stop. */
+  subscribeRevocations(listener: RevocationListener): Promise<() => Promise<void>>
+  loadKeyring(): Promise<StoredKeyring | undefined>
+  /** Writes the keyring if the stored version is still `expectedVersion` (0 = none yet). */
+  saveKeyring(expectedVersion: number, data: string): Promise<boolean>
+  /** Deletes sessions past their deadlines and feed entries whose `exp` has passed. */
+  purgeExpired(now: number): Promise<number>
+  /** True when the store answers (for readiness probes). */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
