@@ -15,12 +15,19 @@ export interface RotateRefreshInput {
   /** The successor's hash; stored with `generation + 1`, and `hash` becomes `previousHash`. */
   readonly newHash: string
   readonly now: number
-  /** The new idle deadline (already capped at `expiresAt` by the caller). */
+  /**
+   * The new idle deadline. It may exceed `expiresAt`: stores check both deadlines everywhere,
+   * so it needs no capping (the manager caps it when presenting a session).
+   */
   readonly idleExpiresAt: number
   /** Device facts of this refresh (last-seen IP and user agent), merged into the stored device. */
   readonly device: DeviceInfo | undefined
-  /** Written in the same atomic step as the rotation. */
-  readonly audit: AuditEvent
+  /**
+   * Written in the same atomic step as a successful rotation (nothing is written on failure).
+   * The caller does not know the subject before the single round trip, so the store fills
+   * `subject` from the stored session.
+   */
+  readonly audit: Omit<AuditEvent, 'subject'>
 }
 
 /**
