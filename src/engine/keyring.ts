@@ -116,7 +116,7 @@ export interface ImportJwksOptions {
 const MAX_JWKS_KEYS = 100
 
 /**
- * Imports a JWK Set as a verify-only keyring (every key `active` for verification). Keys that
+ * Imports a JWK Set as a verify-only keyring: every key verifies and none signs. Keys that
  * cannot be used for signatures (`use: "enc"`, unknown `kty`, an RSA key with neither `alg` nor
  * `defaultRsaAlgorithm`, weak or malformed keys) are left out and listed in `rejected`; a set
  * with duplicate kids or mixing HMAC and asymmetric keys is refused whole.
@@ -150,7 +150,9 @@ export function importJwks(jwks: JwkSet, options: ImportJwksOptions = {}): Keyri
   }
   if (symmetric > 0 && symmetric < jwks.keys.length) throw new KeyInvalid('a JWKS cannot mix "oct" and asymmetric keys')
   if (symmetric > 0 && options.allowPrivate !== true) throw new KeyInvalid('"oct" keys are secrets and are only accepted with allowPrivate')
-  return createKeyring(keys, rejected)
+  // Each key enters as `retired` (verifies, never signs): a JWKS routinely holds several keys,
+  // and a keyring allows only one `active` one, the signing key, which a JWKS consumer never has.
+  return createKeyring(keys.map((key) => ({ key, state: 'retired' as const })), rejected)
 }
 
 function inferAlgorithm(jwk: Jwk, defaultRsa: JwsAlgorithm | undefined): JwsAlgorithm {

@@ -41,7 +41,9 @@ export function verifyJws(token: string, keys: VerificationKeys, options: Verify
   payload: Buffer
   key: JwsKey
 } {
-  const verified = verifyCompactJws(token, keys, options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, options.algorithms)
+  // RFC 7515 allows an empty payload (Wycheproof rs256#259 and others are valid JWSs with one);
+  // only the JWT verifier, whose payload must be a JSON object, refuses it up front.
+  const verified = verifyCompactJws(token, keys, options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, options.algorithms, true)
   return { header: verified.header, payload: Buffer.from(verified.payloadSegment, 'base64url'), key: verified.key }
 }
 
@@ -51,6 +53,7 @@ export function verifyCompactJws(
   keys: VerificationKeys,
   maxTokenBytes: number,
   algorithms: readonly JwsAlgorithm[] | undefined,
+  allowEmptyPayload = false,
 ): VerifiedJws {
   if (typeof token !== 'string') throw new JwtMalformed('token must be a string')
   if (typeof keys !== 'object' || keys === null) throw new KeyInvalid('verification needs a JwsKey or a KeyResolver')
@@ -58,9 +61,12 @@ export function verifyCompactJws(
   const dot1 = token.indexOf('.')
   const dot2 = dot1 === -1 ? -1 : token.indexOf('.', dot1 + 1)
   if (dot2 === -1 || token.indexOf('.', dot2 + 1) !== -1) throw new JwtMalformed('a compact JWS has exactly three segments')
-  if (dot1 === 0 || dot2 === dot1 + 1 || dot2 === token.length - 1) throw new JwtMalformed('a segment is empty')
+  if (dot1 === 0) throw new JwtMalformed('a segment is empty')
 
   const header = parseProtectedHeader(token.slice(0, dot1))
+  // Checked after the header so that `alg:none` with its empty signature (RFC 7515 App. A.5)
+  // is reported as the refused algorithm it is (ATTACKS.md A1), not as a shape error.
+  if ((dot2 === dot1 + 1 && !allowEmptyPayload) || dot2 === token.length - 1) throw new JwtMalformed('a segment is empty')
   if (algorithms !== undefined && !algorithms.includes(header.alg)) throw new JwsAlgorithmNotAllowed(header.alg)
   const key = resolveKey(keys, header)
   const internals = key[KEY_INTERNALS]
@@ -85,10 +91,15 @@ function resolveKey(keys: VerificationKeys, header: JwsHeader): JwsKey {
   return key as JwsKey
 }
 
-function checkSignature(signingInput: string, signature: Buffer, internals: KeyInternals): boolean {
+/**
+ * @internal The signature check alone, for the primitive test vectors. `signature` must already
+ * have `internals.signatureBytes` bytes (the caller checks); `signingInput` is read as latin1,
+ * one byte per character (a real signing input is ASCII, so this changes nothing for tokens).
+ */
+export function checkSignature(signingInput: string, signature: Buffer, internals: KeyInternals): boolean {
   const spec = internals.spec
   if (spec.family === 'hmac') {
-    const expected = createHmac(spec.hash!, internals.verifyWith as Parameters<typeof createHmac>[1]).update(signingInput).digest()
+    const expected = createHmac(spec.hash!, internals.verifyWith as Parameters<typeof createHmac>[1]).update(signingInput, 'latin1').digest()
     return timingSafeEqual(expected, signature)
   }
   if (internals.order !== undefined && !isValidEcdsaScalarPair(signature, internals.order)) return false
