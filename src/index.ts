@@ -1,8 +1,9 @@
 /**
  * @module hallpass
  *
- * The main entry: the token engine and the error types. Adapters (stores, verifier,
+ * The main entry: the token engine, the session manager and the error types. Adapters (stores, verifier,
  * middleware, server) live on their own subpaths so this entry loads none of their drivers.
  */
 export * from './engine/index.ts'
+export * from './session/index.ts'
 export * from './errors.ts'

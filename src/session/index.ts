@@ -1,0 +1,40 @@
+/**
+ * @module hallpass
+ *
+ * The session domain: `SessionManager`, the `SessionStore` interface stores implement, and the
+ * key manager that keeps signing keys in the store.
+ */
+export { createKeyManager, type KeyManager, type KeyManagerOptions } from './key-manager.ts'
+export {
+  createSessionManager,
+  SESSION_DEFAULTS,
+  type CreateSessionInput,
+  type IssuedTokens,
+  type ResolvedClaims,
+  type ResolvedSessionOptions,
+  type SessionEventListener,
+  type SessionInfo,
+  type SessionManager,
+  type SessionManagerOptions,
+} from './manager.ts'
+export { REFRESH_TOKEN_PREFIX } from './refresh-token.ts'
+export { deriveKeys, MIN_SECRET_BYTES } from './secret.ts'
+export type {
+  RevocationListener,
+  RevokeSessionInput,
+  RevokeSessionResult,
+  RevokeSubjectInput,
+  RotateRefreshInput,
+  RotateRefreshResult,
+  SessionStore,
+  StoredKeyring,
+} from './store.ts'
+export type {
+  AuditEvent,
+  AuditEventType,
+  DeviceInfo,
+  ReplayClassification,
+  RevocationEntry,
+  SessionRecord,
+} from './types.ts'
+export { RESERVED_CLAIMS } from './validate-input.ts'

@@ -1,0 +1,369 @@
+/**
+ * @module hallpass/testing
+ *
+ * The session conformance suite: the `SessionManager` rules (rotation, reuse detection,
+ * grace window, revocation, timeouts, key rotation, hostile input) run on a real store. Every
+ * store runs it unchanged; each case gets a fresh store and an injected clock.
+ */
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { createJwtVerifier, importJwks } from '../engine/index.ts'
+import { isHallpassError, type HallpassErrorCode } from '../errors.ts'
+import { createSessionManager, type SessionManager, type SessionManagerOptions } from '../session/manager.ts'
+import type { SessionStore } from '../session/store.ts'
+
+export interface StoreUnderTest {
+  store: SessionStore
+  cleanup: () => Promise<void>
+}
+
+export type MakeStore = () => Promise<StoreUnderTest>
+
+const SECRET = 'conformance-secret-0123456789abcdef0123456789'
+const ISSUER = 'https://auth.test'
+const T0 = Date.UTC(2030, 0, 1)
+
+/** A controllable clock in epoch ms. */
+export interface TestClock {
+  now: () => number
+  advance(seconds: number): void
+}
+
+export function createTestClock(start = T0): TestClock {
+  let t = start
+  return { now: () => t, advance: (seconds) => void (t += seconds * 1000) }
+}
+
+async function rejectsWith(promise: Promise<unknown>, code: HallpassErrorCode): Promise<unknown> {
+  try {
+    await promise
+  } catch (error) {
+    assert.ok(isHallpassError(error), `expected a HallpassError with ${code}, got ${String(error)}`)
+    assert.equal(error.code, code)
+    return error
+  }
+  assert.fail(`expected rejection with ${code}`)
+}
+
+/**
+ * Registers the suite under `describe(name)`.
+ *
+ * @example
+ * import { describeSessionConformance } from 'hallpass/testing'
+ * describeSessionConformance('my-store', async () => ({ store: myStore(), cleanup: async () => {} }))
+ */
+export function describeSessionConformance(name: string, makeStore: MakeStore, options: { skip?: string | false } = {}): void {
+  describe(`session conformance: ${name}`, { skip: options.skip ?? false }, () => {
+    async function withManager(
+      run: (ctx: { manager: SessionManager; store: SessionStore; clock: TestClock }) => Promise<void>,
+      overrides: Partial<SessionManagerOptions> = {},
+    ): Promise<void> {
+      const { store, cleanup } = await makeStore()
+      const clock = createTestClock()
+      try {
+        const manager = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, audience: ['api', 'billing'], now: clock.now, ...overrides })
+        await run({ manager, store, clock })
+      } finally {
+        await cleanup()
+      }
+    }
+
+    it('create issues a verifiable access token and an opaque prefixed refresh token', () =>
+      withManager(async ({ manager, store, clock }) => {
+        const issued = await manager.create({ subject: 'user-1', claims: { role: 'admin' }, scope: 'orders:read orders:write', device: { userAgent: 'UA', ip: '203.0.113.9', label: 'laptop' } })
+        assert.match(issued.refreshToken, /^hprt_[A-Za-z0-9_-]{22}\.0\.[A-Za-z0-9_-]{43}$/)
+        assert.equal(issued.expiresIn, 600)
+        const { header, claims } = manager.verifyAccessToken(issued.accessToken)
+        assert.equal(header.typ, 'at+jwt')
+        assert.equal(claims.sub, 'user-1')
+        assert.equal(claims.sid, issued.session.id)
+        assert.equal(claims.iss, ISSUER)
+        assert.deepEqual(claims.aud, ['api', 'billing'])
+        assert.equal(claims.scope, 'orders:read orders:write')
+        assert.equal(claims.role, 'admin')
+        assert.equal(claims.exp, Math.floor(clock.now() / 1000) + 600)
+        // Independent verification through the published JWKS, as a service would do it.
+        const verify = createJwtVerifier({ keys: importJwks(manager.keys.publicJwks()), issuer: ISSUER, audience: 'billing', now: clock.now })
+        assert.equal(verify(issued.accessToken).claims.sub, 'user-1')
+        // Only a hash of the refresh token is stored.
+        const stored = await store.getSession(issued.session.id)
+        assert.ok(stored)
+        assert.ok(!JSON.stringify(stored).includes(issued.refreshToken.split('.')[2]!))
+        assert.deepEqual(stored.device, { userAgent: 'UA', ip: '203.0.113.9', label: 'laptop' })
+      }))
+
+    it('refresh rotates: a new refresh token every time, and the chain moves on', () =>
+      withManager(async ({ manager, clock }) => {
+        const first = await manager.create({ subject: 'user-1' })
+        clock.advance(60)
+        const second = await manager.refresh(first.refreshToken, { device: { ip: '198.51.100.7' } })
+        assert.notEqual(second.refreshToken, first.refreshToken)
+        assert.match(second.refreshToken, /\.1\./)
+        assert.equal(second.replay, undefined)
+        assert.equal(manager.verifyAccessToken(second.accessToken).claims.sid, first.session.id)
+        clock.advance(60)
+        const third = await manager.refresh(second.refreshToken)
+        assert.match(third.refreshToken, /\.2\./)
+        const session = await manager.get(first.session.id)
+        assert.equal(session?.device.ip, '198.51.100.7')
+        assert.equal(session?.lastSeenAt, clock.now())
+      }))
+
+    it('a replay of the previous token inside the grace window gets the same successor', () =>
+      withManager(async ({ manager, clock }) => {
+        const first = await manager.create({ subject: 'user-1' })
+        const second = await manager.refresh(first.refreshToken)
+        clock.advance(9)
+        const replay = await manager.refresh(first.refreshToken)
+        assert.equal(replay.replay, 'concurrent')
+        assert.equal(replay.refreshToken, second.refreshToken)
+        manager.verifyAccessToken(replay.accessToken)
+        // The session still has exactly one live refresh token, and it works.
+        const third = await manager.refresh(second.refreshToken)
+        assert.match(third.refreshToken, /\.2\./)
+        const audit = await manager.audit('user-1')
+        assert.ok(audit.some((e) => e.type === 'refresh.replayed' && e.classification === 'concurrent'))
+      }))
+
+    it('50 concurrent refreshes of one token all get the same successor', () =>
+      withManager(async ({ manager, store }) => {
+        const first = await manager.create({ subject: 'racer' })
+        const results = await Promise.all(Array.from({ length: 50 }, () => manager.refresh(first.refreshToken)))
+        const successors = new Set(results.map((r) => r.refreshToken))
+        assert.equal(successors.size, 1)
+        assert.equal(results.filter((r) => r.replay === undefined).length, 1)
+        const stored = await store.getSession(first.session.id)
+        assert.equal(stored?.generation, 1)
+        assert.equal(stored?.revokedAt, null)
+        assert.equal((await manager.list('racer')).length, 1)
+      }))
+
+    it('the previous token after the window is reuse: the session is revoked everywhere', () =>
+      withManager(async ({ manager, store, clock }) => {
+        const first = await manager.create({ subject: 'victim' })
+        const second = await manager.refresh(first.refreshToken)
+        clock.advance(11)
+        const error = (await rejectsWith(manager.refresh(first.refreshToken), 'ERR_REFRESH_REUSED')) as { classification: string }
+        assert.equal(error.classification, 'previous_after_window')
+        await rejectsWith(manager.refresh(second.refreshToken), 'ERR_SESSION_REVOKED')
+        const session = await manager.get(first.session.id)
+        assert.equal(session?.revokeReason, 'refresh_reuse')
+        const feed = await store.readRevocations(undefined, 10)
+        assert.deepEqual(feed.map((e) => e.sid), [first.session.id])
+        assert.ok(feed[0]!.exp >= Math.floor(clock.now() / 1000) + 600)
+        const audit = await manager.audit('victim')
+        assert.ok(audit.some((e) => e.type === 'refresh.reuse_detected' && e.classification === 'previous_after_window'))
+        assert.ok(audit.some((e) => e.type === 'refresh.replayed' && e.classification === 'after_revocation'))
+      }))
+
+    it('an older generation replayed, even inside the window, is reuse', () =>
+      withManager(async ({ manager }) => {
+        const g0 = await manager.create({ subject: 'victim' })
+        const g1 = await manager.refresh(g0.refreshToken)
+        await manager.refresh(g1.refreshToken)
+        const error = (await rejectsWith(manager.refresh(g0.refreshToken), 'ERR_REFRESH_REUSED')) as { classification: string }
+        assert.equal(error.classification, 'older_generation')
+        assert.equal((await manager.list('victim')).length, 0)
+      }))
+
+    it('forged, malformed and unknown refresh tokens change nothing', () =>
+      withManager(async ({ manager, store }) => {
+        const issued = await manager.create({ subject: 'user-1' })
+        const [prefixAndSid] = issued.refreshToken.split('.')
+        const before = await store.getSession(issued.session.id)
+        const forged = [
+          `${prefixAndSid}.0.${'A'.repeat(43)}`, // right sid, wrong secret: must not revoke
+          `${prefixAndSid}.7.${'A'.repeat(43)}`,
+          `${prefixAndSid}.1.${issued.refreshToken.split('.')[2]}`, // right secret, wrong generation
+          `hprt_${'B'.repeat(22)}.0.${'A'.repeat(43)}`, // unknown session
+        ]
+        for (const token of forged) await rejectsWith(manager.refresh(token), 'ERR_REFRESH_INVALID')
+        const malformed: unknown[] = [
+          '', 'hprt_', issued.refreshToken.slice(0, -1), issued.refreshToken + 'A', issued.refreshToken.replace('hprt_', 'hpat_'),
+          issued.refreshToken.replace('.0.', '.00.'), issued.refreshToken.replace('.0.', '.-1.'), 'x'.repeat(100_000),
+          `${prefixAndSid}.0.${'A'.repeat(42)}=`, `${prefixAndSid}.0.${'A'.repeat(42)}\n`, 'hprt_%00', 42, null, { token: 1 },
+        ]
+        for (const token of malformed) await rejectsWith(manager.refresh(token as string), 'ERR_REFRESH_INVALID')
+        assert.deepEqual(await store.getSession(issued.session.id), before)
+        assert.deepEqual(await store.readRevocations(undefined, 10), [])
+        // The genuine token still works after all that.
+        await manager.refresh(issued.refreshToken)
+      }))
+
+    it('idle timeout and absolute lifetime end sessions; refresh never extends past the absolute deadline', () =>
+      withManager(
+        async ({ manager, clock }) => {
+          const a = await manager.create({ subject: 'idle' })
+          clock.advance(3601)
+          await rejectsWith(manager.refresh(a.refreshToken), 'ERR_SESSION_EXPIRED')
+
+          let b = await manager.create({ subject: 'long' })
+          const absoluteDeadline = b.session.expiresAt
+          for (let i = 0; i < 4; i++) {
+            clock.advance(3000)
+            b = await manager.refresh(b.refreshToken)
+            assert.ok(b.refreshTokenExpiresAt <= absoluteDeadline)
+            const { claims } = manager.verifyAccessToken(b.accessToken)
+            assert.ok(claims.exp! * 1000 <= absoluteDeadline)
+          }
+          clock.advance(3000) // now past the 4 h absolute lifetime despite recent activity
+          const error = (await rejectsWith(manager.refresh(b.refreshToken), 'ERR_SESSION_EXPIRED')) as { deadline: string }
+          assert.equal(error.deadline, 'absolute')
+          assert.equal((await manager.list('long')).length, 0)
+          assert.ok((await manager.audit('idle')).some((e) => e.type === 'session.expired' && e.reason === 'idle'))
+        },
+        { refresh: { idleTimeoutSeconds: 3600, absoluteLifetimeSeconds: 4 * 3600 } },
+      ))
+
+    it('revoke, revokeAll and list', () =>
+      withManager(async ({ manager, store }) => {
+        const a = await manager.create({ subject: 'alice', device: { label: 'phone' } })
+        const b = await manager.create({ subject: 'alice', device: { label: 'laptop' } })
+        const c = await manager.create({ subject: 'alice' })
+        const other = await manager.create({ subject: 'bob' })
+        assert.deepEqual((await manager.list('alice')).map((s) => s.id).sort(), [a, b, c].map((x) => x.session.id).sort())
+
+        const result = await manager.revoke(a.session.id, 'logout')
+        assert.equal(result.revoked, true)
+        assert.deepEqual(await manager.revoke(a.session.id, 'logout'), { revoked: false, why: 'already_revoked' })
+        assert.deepEqual(await manager.revoke('A'.repeat(22)), { revoked: false, why: 'not_found' })
+        assert.deepEqual(await manager.revoke("'; DROP TABLE sessions; --"), { revoked: false, why: 'not_found' })
+        await rejectsWith(manager.refresh(a.refreshToken), 'ERR_SESSION_REVOKED')
+
+        const entries = await manager.revokeAll('alice', { except: c.session.id })
+        assert.deepEqual(entries.map((e) => e.sid), [b.session.id])
+        assert.deepEqual((await manager.list('alice')).map((s) => s.id), [c.session.id])
+        assert.equal((await manager.list('bob')).length, 1)
+        await manager.refresh(other.refreshToken)
+        const feed = await store.readRevocations(undefined, 10)
+        assert.deepEqual(feed.map((e) => e.sid), [a.session.id, b.session.id])
+        assert.equal((await manager.get(b.session.id))?.revokeReason, 'revoked_all')
+        assert.equal(await manager.get('nonexistent'), undefined)
+      }))
+
+    it('every step is in the audit trail and reaches listeners', () =>
+      withManager(async ({ manager }) => {
+        const seen: string[] = []
+        const stop = manager.on((event) => seen.push(event.type))
+        manager.on(() => {
+          throw new Error('a broken listener must not break anything')
+        })
+        const a = await manager.create({ subject: 'audited', device: { ip: '192.0.2.1' } })
+        await manager.refresh(a.refreshToken)
+        await manager.revoke(a.session.id, 'admin')
+        stop()
+        await manager.create({ subject: 'audited' })
+        assert.deepEqual(seen, ['session.created', 'refresh.rotated', 'session.revoked'])
+        const trail = await manager.audit('audited')
+        assert.deepEqual(trail.map((e) => e.type), ['session.created', 'session.revoked', 'refresh.rotated', 'session.created'])
+        assert.equal(trail.at(-1)?.device?.ip, '192.0.2.1')
+        assert.equal(trail[1]?.reason, 'admin')
+        assert.ok(trail.every((e) => e.subject === 'audited'))
+      }))
+
+    it('resolveClaims re-reads claims at refresh', () => {
+      let role = 'reader'
+      return withManager(
+        async ({ manager }) => {
+          const a = await manager.create({ subject: 'user-1', claims: { role: 'reader' } })
+          role = 'editor'
+          const b = await manager.refresh(a.refreshToken)
+          assert.equal(manager.verifyAccessToken(b.accessToken).claims.role, 'editor')
+        },
+        { resolveClaims: () => ({ claims: { role } }) },
+      )
+    })
+
+    it('hostile input gets a clear code and stores nothing', () =>
+      withManager(async ({ manager, store }) => {
+        const bad: Array<[unknown, HallpassErrorCode]> = [
+          [{ subject: '' }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'a\u0000b' }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'x'.repeat(257) }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 42 }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: { big: 'x'.repeat(5000) } }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: { sub: 'admin' } }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: { exp: 99999999999 } }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: { n: 10n } }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: [] }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: new Map() }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', scope: 'a  b' }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', scope: 'a"b' }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', audience: 'not-configured' }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', device: { ip: 7 } }, 'ERR_SESSION_INPUT_INVALID'],
+        ]
+        for (const [input, code] of bad) await rejectsWith(manager.create(input as never), code)
+        const cyclic: Record<string, unknown> = {}
+        cyclic.self = cyclic
+        await rejectsWith(manager.create({ subject: 'u', claims: cyclic }), 'ERR_SESSION_INPUT_INVALID')
+        assert.deepEqual(await store.listSessions('u', Date.UTC(2030, 0, 1)), [])
+        // Odd but valid subjects round-trip exactly.
+        for (const subject of ["o'brien", 'ünïcødé 🙂', '{tag}', '%_*', 'a b', 'user@example.com']) {
+          const issued = await manager.create({ subject, device: { userAgent: 'x\u0000y'.repeat(1000) } })
+          assert.equal(manager.verifyAccessToken(issued.accessToken).claims.sub, subject)
+          assert.deepEqual((await manager.list(subject)).map((s) => s.id), [issued.session.id])
+          assert.equal(issued.session.device.userAgent?.length, 512)
+        }
+      }))
+
+    it('keys: the JWKS publishes the next key before it signs, and old tokens verify until they expire', () =>
+      withManager(
+        async ({ manager, clock }) => {
+          const before = await manager.create({ subject: 'user-1' })
+          const firstKid = manager.keys.signingKey().kid
+          clock.advance(23 * 3600) // the next key is due one publish lead before the rotation
+          await manager.keys.maintain()
+          assert.equal(manager.keys.publicJwks().keys.length, 2)
+          assert.equal(manager.keys.signingKey().kid, firstKid) // published, not yet signing
+          clock.advance(3600 - 60)
+          const late = await manager.create({ subject: 'user-2' })
+          assert.equal(manager.verifyAccessToken(late.accessToken).header.kid, firstKid)
+          clock.advance(60)
+          assert.notEqual(manager.keys.signingKey().kid, firstKid)
+          const after = await manager.refresh(before.refreshToken)
+          assert.notEqual(manager.verifyAccessToken(after.accessToken).header.kid, firstKid)
+          // A token of the old key still verifies, here and in a service holding the JWKS.
+          manager.verifyAccessToken(late.accessToken)
+          createJwtVerifier({ keys: importJwks(manager.keys.publicJwks()), issuer: ISSUER, now: clock.now })(late.accessToken)
+          // Once every token of the old key has expired, the old key leaves the JWKS.
+          clock.advance(600 + 61)
+          await manager.keys.maintain()
+          assert.deepEqual(manager.keys.publicJwks().keys.map((k) => k.kid), [manager.keys.signingKey().kid])
+        },
+        { keys: { rotationIntervalSeconds: 24 * 3600, publishLeadSeconds: 3600 } },
+      ))
+
+    it('keys: two managers rotating at once agree on one active key; a wrong secret is refused', async () => {
+      const { store, cleanup } = await makeStore()
+      const clock = createTestClock()
+      try {
+        const options = { store, secret: SECRET, issuer: ISSUER, now: clock.now }
+        const [a, b] = await Promise.all([createSessionManager(options), createSessionManager(options)])
+        assert.equal(a.keys.signingKey().kid, b.keys.signingKey().kid)
+        clock.advance(1)
+        await Promise.all([a.keys.rotate({ activateInSeconds: 0 }), b.keys.rotate({ activateInSeconds: 0 })])
+        await Promise.all([a.keys.maintain(), b.keys.maintain()])
+        assert.equal(a.keys.signingKey().kid, b.keys.signingKey().kid)
+        assert.equal(a.keys.keyring().entries.filter((e) => e.state === 'active').length, 1)
+        assert.equal(a.keys.keyring().entries.length, 2, 'two rotations at once add one key')
+        await rejectsWith(createSessionManager({ ...options, secret: 'a-different-secret-0123456789abcdef0123' }), 'ERR_SECRET_INVALID')
+        await rejectsWith(createSessionManager({ ...options, secret: 'short' }), 'ERR_SECRET_INVALID')
+        const stored = await store.loadKeyring()
+        assert.ok(stored && !stored.data.includes('"d"'), 'private keys are encrypted at rest')
+      } finally {
+        await cleanup()
+      }
+    })
+
+    it('clock skew: decisions follow the injected clock, not the wall clock', () =>
+      withManager(async ({ manager, clock }) => {
+        const issued = await manager.create({ subject: 'skew' })
+        clock.advance(-120) // the clock steps backwards (NTP correction)
+        const next = await manager.refresh(issued.refreshToken)
+        clock.advance(5)
+        const replay = await manager.refresh(issued.refreshToken)
+        assert.equal(replay.refreshToken, next.refreshToken)
+        assert.ok(issued.session.createdAt > Date.now() + 86_400_000, 'this suite runs far from the wall clock')
+      }))
+  })
+}
