@@ -1,0 +1,8 @@
+/**
+ * @module hallpass
+ *
+ * Framework-neutral HTTP pieces shared by the server and every middleware.
+ */
+export { parseBearerHeader, type BearerResult } from './bearer.ts'
+export { buildBearerChallenge, quoteHeaderValue, type ChallengeOptions } from './challenge.ts'
+export { ERROR_DESCRIPTIONS, toHttpError, type ErrorContext, type HttpError, type OAuthErrorName } from './oauth-errors.ts'
