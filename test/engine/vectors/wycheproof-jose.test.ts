@@ -2,7 +2,10 @@
 // json_web_signature_test.json, json_web_key_test.json and the JWS groups of
 // json_web_crypto_test.json. Every case gets the verdict its file expects (valid: verifies,
 // invalid: rejected, acceptable: either) and, where the class of attack is clear, the exact
-// error code; failures are collected and reported together as `file#tcId`.
+// error code; failures are collected and reported together as `file#tcId`. A case goes through
+// the JWT verifier when its payload is a JSON object and through `verifyJws` otherwise; as no
+// Wycheproof payload is a JSON object, each case is also put to the JWT verifier, which must
+// refuse it (a valid JWS only for its non-JSON payload).
 //
 // Keys: the group's `public` key when present, else its `private` one (an `oct` key there).
 // A single JWK goes through `importKey`, a JWK Set through `importJwks` (with `allowPrivate`
@@ -25,6 +28,7 @@ import {
   createJwtVerifier,
   importJwks,
   importKey,
+  isHallpassError,
   verifyJws,
   type HallpassErrorCode,
   type Jwk,
@@ -151,9 +155,8 @@ function importGroupKey(material: Jwk | JwkSet, headerAlg: string | undefined): 
     }
     return { keys: importKey(material, material.alg === undefined ? { alg: headerAlg as JwsAlgorithm } : {}) }
   } catch (error) {
-    const e = error as { code?: HallpassErrorCode; reason?: string }
-    if (e.code === undefined) throw error
-    return { refused: e.code, reason: e.reason ?? '' }
+    if (!isHallpassError(error)) throw error
+    return { refused: error.code, reason: 'reason' in error ? String(error.reason) : '' }
   }
 }
 
@@ -202,7 +205,7 @@ function keyAlgOf(group: JoseGroup): string | undefined {
   return material !== undefined && !isJwkSet(material) && typeof material.alg === 'string' ? material.alg : undefined
 }
 
-/** Runs every JWS case of one file; returns the list of mismatches and what was skipped. */
+/** Runs every JWS case of one file, recording mismatches in `failures` and skips in `skipped`. */
 function runFile(file: string, failures: FailureList, skipped: string[]): void {
   const vectors = loadWycheproof<JoseGroup>(file)
   const tokensById = new Map<number, string>()
@@ -242,8 +245,20 @@ function runFile(file: string, failures: FailureList, skipped: string[]): void {
       }
       if (problem === undefined && file === KEY_FILE) problem = checkKeysetRefusal(c, imported, outcome)
       failures.check(id, problem)
+      if (!hasJsonObjectPayload(token)) failures.check(`${id} (JWT verifier)`, checkAsJwt(token, imported, expected))
     }
   }
+}
+
+// No Wycheproof payload is a JSON object, so each case also goes through the JWT verifier, which
+// must refuse it: an invalid case for whatever reason, a valid JWS only because its payload is
+// not a JSON object (ERR_JWT_MALFORMED), which shows every other check passed.
+function checkAsJwt(token: string, imported: ImportedKeys, expected: WycheproofResult): string | undefined {
+  if ('refused' in imported) return undefined
+  const outcome = outcomeOf(() => createJwtVerifier({ keys: imported.keys, typ: false, requiredClaims: [] })(token))
+  if (outcome.accepted) return 'accepted by the JWT verifier, but the payload is not a JSON object'
+  if (expected === 'valid' && outcome.code !== 'ERR_JWT_MALFORMED') return `valid JWS refused by the JWT verifier with ${outcome.code}`
+  return undefined
 }
 
 function checkKeysetRefusal(c: JoseCase, imported: ImportedKeys, outcome: Outcome): string | undefined {
