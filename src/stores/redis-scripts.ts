@@ -1,0 +1,197 @@
+/**
+ * @module hallpass/stores/redis
+ *
+ * The Lua scripts of the Redis store, as TypeScript strings so the build ships them. Each script
+ * touches only the keys passed in `KEYS`, and every call passes keys of one hash tag, so each
+ * script runs on a single Redis Cluster slot (a script that reaches for a key of another slot
+ * fails on a cluster with CROSSSLOT, and on a standalone server would silently lose atomicity
+ * once sharded). Scripts are atomic: no other command runs between their steps.
+ *
+ * Conventions shared with `redis.ts`:
+ * - every caller-supplied string (ids, subjects, hashes, reasons, device values) is stored
+ *   JSON-encoded, so equality of stored values is equality of the strings, lone surrogates
+ *   included, and the values can be spliced into a JSON document without re-encoding;
+ * - numbers are stored as the decimal strings JavaScript's `String(n)` produces, and scripts
+ *   never write a number they computed except through `string.format('%.0f')` on integers, which
+ *   is exact up to 2^53 (Lua 5.1's `tostring` keeps only 14 significant digits);
+ * - an absent hash field is `null` in the record.
+ */
+import { createHash } from 'node:crypto'
+
+/** A Lua script and its SHA-1, for EVALSHA with an EVAL fallback on NOSCRIPT. */
+export interface RedisScript {
+  readonly name: string
+  readonly lua: string
+  readonly sha: string
+}
+
+function script(name: string, lua: string): RedisScript {
+  return { name, lua, sha: createHash('sha1').update(lua).digest('hex') }
+}
+
+/*
+ * Sets the key's absolute expiry to `at` (epoch ms) but never less than `floor` ms from the
+ * server's own clock: the deadlines come from the caller's clock, which tests inject and which
+ * can be skewed in production, and a deadline already past on the server clock would make Redis
+ * delete the key on the spot, before `purgeExpired` (which decides with the caller's clock)
+ * would. `floor` is the retention margin, so a session is never dropped sooner than that.
+ */
+const EXPIRE_AT = `
+local function expire_at(key, at, floor)
+  local t = redis.call('TIME')
+  local server_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if tonumber(at) < server_ms + tonumber(floor) then
+    redis.call('PEXPIRE', key, floor)
+  else
+    redis.call('PEXPIREAT', key, at)
+  end
+end
+`
+
+/** KEYS[1] session hash. ARGV: expireAt, floor, field, value, …. Returns 1, or 0 if the id exists. */
+export const createSessionScript = script(
+  'createSession',
+  `${EXPIRE_AT}
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+expire_at(KEYS[1], ARGV[1], ARGV[2])
+return 1
+`,
+)
+
+/** KEYS[1] session hash. Returns the flat HGETALL array (empty when absent), in RESP2 shape whatever the connection speaks. */
+export const getSessionScript = script('getSession', `return redis.call('HGETALL', KEYS[1])`)
+
+/**
+ * The refresh-token compare-and-set. KEYS[1] session hash. ARGV: generation, hash, newHash, now,
+ * idleExpiresAt, newGeneration, retention margin (ms), then device field/value pairs to merge.
+ * Returns {1, record} when rotated, else {0, record} ({0, {}} when absent), so the caller can
+ * classify a failed attempt without a second read.
+ */
+export const rotateScript = script(
+  'rotateRefreshToken',
+  `${EXPIRE_AT}
+local s = KEYS[1]
+local f = redis.call('HMGET', s, 'expiresAt', 'idleExpiresAt', 'generation', 'refreshHash', 'revokedAt')
+if not f[1] then return {0, {}} end
+local now = tonumber(ARGV[4])
+if f[5] or tonumber(f[1]) <= now or tonumber(f[2]) <= now or f[3] ~= ARGV[1] or f[4] ~= ARGV[2] then
+  return {0, redis.call('HGETALL', s)}
+end
+redis.call('HSET', s, 'generation', ARGV[6], 'previousHash', ARGV[2], 'refreshHash', ARGV[3],
+  'rotatedAt', ARGV[4], 'lastSeenAt', ARGV[4], 'idleExpiresAt', ARGV[5])
+if #ARGV > 7 then redis.call('HSET', s, unpack(ARGV, 8)) end
+-- The key lives until the earlier deadline plus the retention margin; the idle deadline moved.
+local deadline = math.min(tonumber(f[1]), tonumber(ARGV[5]))
+expire_at(s, string.format('%.0f', math.ceil(deadline) + tonumber(ARGV[7])), ARGV[7])
+return {1, redis.call('HGETALL', s)}
+`,
+)
+
+/**
+ * Marks a session revoked if it is not already. KEYS[1] session hash. ARGV: now, reason,
+ * feedExp, expected subject ('' = any). Returns {1} when revoked now, {0} when absent (or of
+ * another subject), {2, revokedAt, reason, feedExp} when it already was. The expiry is left
+ * alone: a revoked session leaves at the same time it would have anyway.
+ */
+export const revokeScript = script(
+  'revokeSession',
+  `
+local s = KEYS[1]
+local f = redis.call('HMGET', s, 'subject', 'revokedAt', 'revokeReason', 'feedExp')
+if not f[1] then return {0} end
+if ARGV[4] ~= '' and f[1] ~= ARGV[4] then return {0} end
+if f[2] then return {2, f[2], f[3] or '', f[4] or ''} end
+redis.call('HSET', s, 'revokedAt', ARGV[1], 'revokeReason', ARGV[2], 'feedExp', ARGV[3])
+return {1}
+`,
+)
+
+/**
+ * Appends a revocation to the feed once per session id, and publishes it. KEYS: stream,
+ * sid→id hash, sid-by-exp sorted set (all on the feed's slot). ARGV: sid, exp, revokedAt,
+ * reason, channel, max stream length. Returns {1, id} when appended, {0, id} when the session
+ * was already on the feed: that makes the append safe to retry after a crash or a lost reply.
+ * The published message is the entry as JSON (sid and reason arrive JSON-encoded, exp and
+ * revokedAt as JSON numbers), in stream order because scripts run one at a time.
+ */
+export const feedAppendScript = script(
+  'appendRevocation',
+  `
+local existing = redis.call('HGET', KEYS[2], ARGV[1])
+if existing then return {0, existing} end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
+  'sid', ARGV[1], 'exp', ARGV[2], 'revokedAt', ARGV[3], 'reason', ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], id)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('PUBLISH', ARGV[5], '{"id":"' .. id .. '","sid":' .. ARGV[1] .. ',"exp":' .. ARGV[2] ..
+  ',"revokedAt":' .. ARGV[3] .. ',"reason":' .. ARGV[4] .. '}')
+return {1, id}
+`,
+)
+
+/** KEYS[1] audit list. ARGV: cap, event, event, … (oldest first). Newest ends up at the head. */
+export const auditAppendScript = script(
+  'appendAudit',
+  `
+redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
+redis.call('LTRIM', KEYS[1], 0, tonumber(ARGV[1]) - 1)
+return 1
+`,
+)
+
+/** KEYS[1] subject index. Returns {member, score, …}, newest first. */
+export const listIndexScript = script('listSessions', `return redis.call('ZREVRANGE', KEYS[1], 0, -1, 'WITHSCORES')`)
+
+/** KEYS[1] keyring hash. ARGV: expected version, next version, data. Returns 1 if written. */
+export const saveKeyringScript = script(
+  'saveKeyring',
+  `
+local v = redis.call('HGET', KEYS[1], 'version')
+if (v or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[2], 'data', ARGV[3])
+return 1
+`,
+)
+
+/**
+ * KEYS[1] session hash. ARGV[1] cutoff (now minus the retention margin). Deletes the session if
+ * either deadline is before the cutoff. Returns {1} deleted, {0} already gone, {2, deadline}
+ * when it is still within its deadlines (the earlier one, to re-file it in the purge index).
+ */
+export const purgeSessionScript = script(
+  'purgeSession',
+  `
+local f = redis.call('HMGET', KEYS[1], 'expiresAt', 'idleExpiresAt')
+if not f[1] then return {0} end
+local e, i, c = tonumber(f[1]), tonumber(f[2]), tonumber(ARGV[1])
+if e < c or i < c then
+  redis.call('DEL', KEYS[1])
+  return {1}
+end
+if e < i then return {2, f[1]} end
+return {2, f[2]}
+`,
+)
+
+/**
+ * KEYS: stream, sid→id hash, sid-by-exp sorted set. ARGV: now in seconds (exclusive bound),
+ * batch size. Deletes up to one batch of feed entries whose `exp` is before now.
+ * Returns {examined, deleted}.
+ */
+export const purgeFeedScript = script(
+  'purgeFeed',
+  `
+local sids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local deleted = 0
+for _, sid in ipairs(sids) do
+  local id = redis.call('HGET', KEYS[2], sid)
+  if id then
+    deleted = deleted + redis.call('XDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], sid)
+  end
+  redis.call('ZREM', KEYS[3], sid)
+end
+return {#sids, deleted}
+`,
+)
