@@ -370,7 +370,7 @@ describe('redis store specifics', { skip }, () => {
           '--input-type=module',
           '-e',
           `
-          import { Redis, type RedisOptions } from 'ioredis'
+          import { Redis } from 'ioredis'
           const { createRedisStore } = await import(${JSON.stringify(storeUrl)})
           const client = new Redis(${JSON.stringify(redisUrl())}, { maxRetriesPerRequest: 1 })
           const store = createRedisStore({ client, keyPrefix: ${JSON.stringify(prefix)} })
