@@ -1,0 +1,206 @@
+// Shared mapping between the session records and the flat rows of a SQL store (snake_case
+// columns, JSON kept as text or as a driver-parsed value). Generic on purpose: SQLite hands back
+// numbers and JSON text, PostgreSQL may hand back int8 as strings and json(b) already parsed, so
+// every reader accepts both. Never exported from a public entry.
+import { StoreUnavailable } from '../../errors.ts'
+import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from '../../session/types.ts'
+
+/** A stored integer as a driver may return it. */
+export type NumberLike = number | bigint | string
+/** A stored JSON value: text, or already parsed by the driver. */
+export type JsonLike = string | object
+
+/** The columns of a session row, in the order `sessionToColumns` lists them. */
+export const SESSION_COLUMNS = [
+  'id',
+  'subject',
+  'created_at',
+  'expires_at',
+  'idle_expires_at',
+  'last_seen_at',
+  'generation',
+  'refresh_hash',
+  'previous_hash',
+  'rotated_at',
+  'revoked_at',
+  'revoke_reason',
+  'device',
+  'claims',
+  'scope',
+  'audience',
+] as const
+
+export type SessionColumn = (typeof SESSION_COLUMNS)[number]
+
+/** A session row as read back from a driver. */
+export interface SessionRow {
+  readonly id: string
+  readonly subject: string
+  readonly created_at: NumberLike
+  readonly expires_at: NumberLike
+  readonly idle_expires_at: NumberLike
+  readonly last_seen_at: NumberLike
+  readonly generation: NumberLike
+  readonly refresh_hash: string
+  readonly previous_hash: string | null
+  readonly rotated_at: NumberLike
+  readonly revoked_at: NumberLike | null
+  readonly revoke_reason: string | null
+  readonly device: JsonLike
+  readonly claims: JsonLike
+  readonly scope: string | null
+  readonly audience: JsonLike | null
+}
+
+/** A session as bindable parameters: numbers stay numbers, JSON members become JSON text. */
+export interface SessionColumns {
+  readonly id: string
+  readonly subject: string
+  readonly created_at: number
+  readonly expires_at: number
+  readonly idle_expires_at: number
+  readonly last_seen_at: number
+  readonly generation: number
+  readonly refresh_hash: string
+  readonly previous_hash: string | null
+  readonly rotated_at: number
+  readonly revoked_at: number | null
+  readonly revoke_reason: string | null
+  readonly device: string
+  readonly claims: string
+  readonly scope: string | null
+  readonly audience: string | null
+}
+
+/** A corrupt row is an infrastructure fault (fail closed), never a credential verdict. */
+function corrupt(what: string): StoreUnavailable {
+  return new StoreUnavailable(`a stored ${what} is corrupt`)
+}
+
+export function readNumber(value: NumberLike, what: string): number {
+  if (typeof value === 'number') return value
+  const n = Number(value)
+  if (!Number.isFinite(n) || (typeof value === 'string' && value.trim() === '')) throw corrupt(what)
+  return n
+}
+
+function readNullableNumber(value: NumberLike | null, what: string): number | null {
+  return value === null ? null : readNumber(value, what)
+}
+
+export function readJson(value: JsonLike, what: string): unknown {
+  if (typeof value !== 'string') return value
+  try {
+    return JSON.parse(value) as unknown
+  } catch (cause) {
+    throw new StoreUnavailable(`a stored ${what} is corrupt`, { cause })
+  }
+}
+
+function readObject(value: JsonLike, what: string): Record<string, unknown> {
+  const parsed = readJson(value, what)
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw corrupt(what)
+  return parsed as Record<string, unknown>
+}
+
+export function sessionToColumns(record: SessionRecord): SessionColumns {
+  return {
+    id: record.id,
+    subject: record.subject,
+    created_at: record.createdAt,
+    expires_at: record.expiresAt,
+    idle_expires_at: record.idleExpiresAt,
+    last_seen_at: record.lastSeenAt,
+    generation: record.generation,
+    refresh_hash: record.refreshHash,
+    previous_hash: record.previousHash,
+    rotated_at: record.rotatedAt,
+    revoked_at: record.revokedAt,
+    revoke_reason: record.revokeReason,
+    device: JSON.stringify(record.device),
+    claims: JSON.stringify(record.claims),
+    scope: record.scope,
+    audience: record.audience === null ? null : JSON.stringify(record.audience),
+  }
+}
+
+export function sessionFromRow(row: SessionRow): SessionRecord {
+  const audience = row.audience === null ? null : readJson(row.audience, 'session audience')
+  if (audience !== null && !(Array.isArray(audience) && audience.every((a) => typeof a === 'string'))) {
+    throw corrupt('session audience')
+  }
+  return {
+    id: row.id,
+    subject: row.subject,
+    createdAt: readNumber(row.created_at, 'session'),
+    expiresAt: readNumber(row.expires_at, 'session'),
+    idleExpiresAt: readNumber(row.idle_expires_at, 'session'),
+    lastSeenAt: readNumber(row.last_seen_at, 'session'),
+    generation: readNumber(row.generation, 'session'),
+    refreshHash: row.refresh_hash,
+    previousHash: row.previous_hash,
+    rotatedAt: readNumber(row.rotated_at, 'session'),
+    revokedAt: readNullableNumber(row.revoked_at, 'session'),
+    revokeReason: row.revoke_reason,
+    device: readObject(row.device, 'session device'),
+    claims: readObject(row.claims, 'session claims'),
+    scope: row.scope,
+    audience,
+  }
+}
+
+/**
+ * The stored device with the refresh's defined facts laid over it (`{...stored, ...fresh}`).
+ * Built with spread and `Object.fromEntries` (define, never assign), so a hostile `__proto__`
+ * member stays a plain member instead of swapping the prototype.
+ */
+export function mergeDevice(stored: JsonLike, fresh: DeviceInfo | undefined): DeviceInfo {
+  const defined = Object.fromEntries(Object.entries(fresh ?? {}).filter(([, value]) => value !== undefined))
+  return { ...readObject(stored, 'session device'), ...defined }
+}
+
+/** The audit event as stored: the whole event as JSON, so optional members round-trip exactly. */
+export function auditToJson(event: AuditEvent): string {
+  return JSON.stringify(event)
+}
+
+export function auditFromJson(value: JsonLike): AuditEvent {
+  const event = readObject(value, 'audit event')
+  if (typeof event.type !== 'string' || typeof event.at !== 'number' || typeof event.sessionId !== 'string' || typeof event.subject !== 'string') {
+    throw corrupt('audit event')
+  }
+  return event as unknown as AuditEvent
+}
+
+/** A feed row as read back; the cursor format belongs to the store. */
+export interface RevocationRow {
+  readonly sid: string
+  readonly exp: NumberLike
+  readonly revoked_at: NumberLike
+  readonly reason: string
+}
+
+export function revocationFromRow(cursor: string, row: RevocationRow): RevocationEntry {
+  return {
+    cursor,
+    sid: row.sid,
+    exp: readNumber(row.exp, 'revocation'),
+    revokedAt: readNumber(row.revoked_at, 'revocation'),
+    reason: row.reason,
+  }
+}
+
+const DECIMAL_CURSOR = /^(?:0|[1-9][0-9]{0,15})$/
+
+/**
+ * Parses a cursor made of a decimal sequence number (SQLite rowid, PostgreSQL bigserial).
+ * `undefined` means "from the start". Anything else is refused rather than guessed at: a cursor
+ * can arrive from a client (SSE `Last-Event-ID`), and a silently misread one would skip entries.
+ * Returns undefined for a malformed cursor so the store picks its error.
+ */
+export function parseDecimalCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return 0
+  if (typeof cursor !== 'string' || !DECIMAL_CURSOR.test(cursor)) return undefined
+  const n = Number(cursor)
+  return Number.isSafeInteger(n) ? n : undefined
+}

@@ -1,0 +1,68 @@
+// The SQLite schema, as an ordered list of migrations kept in TypeScript so the build ships them.
+// Migration i brings the database from `PRAGMA user_version` i to i + 1. Never edit a released
+// migration: append a new one (a database at version N only ever runs migrations N, N+1, …).
+//
+// Design notes:
+// - Times are epoch milliseconds in INTEGER columns (64-bit; a non-integral value would be kept
+//   as REAL, so any finite JS number round-trips exactly). JSON members are TEXT.
+// - Tables are ordinary rowid tables (not WITHOUT ROWID): session rows carry up to a few kB of
+//   claims, which WITHOUT ROWID stores badly.
+// - `seq INTEGER PRIMARY KEY AUTOINCREMENT` on the revocation feed: AUTOINCREMENT guarantees that
+//   a sequence number is never handed out twice, even after `purgeExpired` deleted the newest
+//   entries (a plain rowid may reuse max(rowid) + 1). Feed cursors are these numbers, so a
+//   reused one would make a reconnecting verifier skip a revocation.
+// - Text compares with the BINARY collation: subjects and ids match byte for byte (no case
+//   folding, no LIKE anywhere, so `%` and `_` in a subject are ordinary characters).
+
+export const sqliteMigrations: readonly string[] = [
+  `
+  CREATE TABLE hallpass_sessions (
+    id              TEXT    NOT NULL PRIMARY KEY,
+    subject         TEXT    NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    idle_expires_at INTEGER NOT NULL,
+    last_seen_at    INTEGER NOT NULL,
+    generation      INTEGER NOT NULL,
+    refresh_hash    TEXT    NOT NULL,
+    previous_hash   TEXT,
+    rotated_at      INTEGER NOT NULL,
+    revoked_at      INTEGER,
+    revoke_reason   TEXT,
+    device          TEXT    NOT NULL,
+    claims          TEXT    NOT NULL,
+    scope           TEXT,
+    audience        TEXT
+  );
+  -- listSessions and revokeSubjectSessions: one subject's sessions, newest first.
+  CREATE INDEX hallpass_sessions_subject ON hallpass_sessions (subject, created_at);
+  -- purgeExpired: either deadline may have passed (SQLite combines both indexes for the OR).
+  CREATE INDEX hallpass_sessions_expires ON hallpass_sessions (expires_at);
+  CREATE INDEX hallpass_sessions_idle ON hallpass_sessions (idle_expires_at);
+
+  CREATE TABLE hallpass_audit (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    subject TEXT    NOT NULL,
+    at      INTEGER NOT NULL,
+    event   TEXT    NOT NULL
+  );
+  -- listAudit: one subject's trail, newest first (seq breaks ties between equal times).
+  CREATE INDEX hallpass_audit_subject_at ON hallpass_audit (subject, at, seq);
+
+  CREATE TABLE hallpass_revocations (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    sid        TEXT    NOT NULL,
+    exp        INTEGER NOT NULL,
+    revoked_at INTEGER NOT NULL,
+    reason     TEXT    NOT NULL
+  );
+  -- readRevocations walks the rowid (seq) itself; purgeExpired needs exp.
+  CREATE INDEX hallpass_revocations_exp ON hallpass_revocations (exp);
+
+  CREATE TABLE hallpass_keyring (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL CHECK (version > 0),
+    data    TEXT    NOT NULL
+  );
+  `,
+]
