@@ -30,3 +30,24 @@ export {
   type KeyringEntry,
   type KeyState,
 } from './keyring.ts'
+export {
+  DEFAULT_JWE_ENCRYPTION,
+  isJweAlgorithm,
+  isJweEncryption,
+  JWE_ALGORITHMS,
+  JWE_ENCRYPTIONS,
+  REFUSED_JWE_ALGORITHMS,
+  type JweAlgorithm,
+  type JweEncryption,
+} from './jwe/algorithms.ts'
+export { decryptAndVerifyJwt } from './jwe/decrypt-and-verify.ts'
+export { decryptJwt } from './jwe/decrypt.ts'
+export { encryptJwt } from './jwe/encrypt.ts'
+export { generateEncryptionKey, type GenerateEncryptionKeyOptions } from './jwe/generate-key.ts'
+export {
+  DEFAULT_MAX_JWE_BYTES,
+  type DecryptJwtOptions,
+  type EncryptJwtOptions,
+  type JweHeader,
+  type JweKeyMaterial,
+} from './jwe/types.ts'
