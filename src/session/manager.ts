@@ -139,6 +139,11 @@ export interface SessionManager {
   revokeAll(subject: string, options?: { except?: string; reason?: string }): Promise<readonly RevocationEntry[]>
   list(subject: string): Promise<SessionInfo[]>
   get(sessionId: string): Promise<SessionInfo | undefined>
+  /**
+   * Read-only check of a refresh token (RFC 7662 introspection): active only when it is the
+   * session's current token and the session is live. Never rotates, never revokes.
+   */
+  inspectRefreshToken(refreshToken: string): Promise<{ active: false } | { active: true; session: SessionInfo }>
   audit(subject: string, options?: { limit?: number }): Promise<AuditEvent[]>
   /** Verifies an access token this manager issued (signature, claims; no store lookup). */
   verifyAccessToken: JwtVerifier
@@ -382,6 +387,28 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       if (typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)) return undefined
       const session = await store.getSession(sessionId)
       return session === undefined ? undefined : toInfo(session)
+    },
+
+    async inspectRefreshToken(refreshToken) {
+      let token
+      try {
+        token = parseRefreshToken(refreshToken)
+      } catch {
+        return { active: false }
+      }
+      const session = await store.getSession(token.sid)
+      const at = now()
+      if (
+        session === undefined ||
+        session.revokedAt !== null ||
+        session.expiresAt <= at ||
+        session.idleExpiresAt <= at ||
+        session.generation !== token.generation ||
+        !hashesEqual(session.refreshHash, hashRefreshSecret(token.secret))
+      ) {
+        return { active: false }
+      }
+      return { active: true, session: toInfo(session) }
     },
 
     async audit(subject, auditOptions = {}) {
