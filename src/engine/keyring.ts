@@ -7,8 +7,9 @@
  * - `retired`: no longer signs, still verifies until every token it signed has expired.
  * Keyrings are immutable: rotation builds a new one.
  */
-import { JwksNoMatchingKey, KeyInvalid, KeyringNoSigningKey } from '../errors.ts'
+import { ConfigInvalid, JwksNoMatchingKey, KeyInvalid, KeyringNoSigningKey } from '../errors.ts'
 import { ALGORITHMS, isJwsAlgorithm, type JwsAlgorithm } from './algorithms.ts'
+import { checkKnownKeys } from './internal/check-options.ts'
 import { KEY_INTERNALS } from './internal/key-internals.ts'
 import { exportPublicJwk } from './jwk/export-jwk.ts'
 import { importKey } from './jwk/import-key.ts'
@@ -126,6 +127,12 @@ const MAX_JWKS_KEYS = 100
  * const keyring = importJwks(await (await fetch(jwksUri)).json())
  */
 export function importJwks(jwks: JwkSet, options: ImportJwksOptions = {}): Keyring {
+  checkKnownKeys(options, ['allowPrivate', 'defaultRsaAlgorithm'])
+  if (options.allowPrivate !== undefined && typeof options.allowPrivate !== 'boolean') throw new ConfigInvalid('allowPrivate', 'must be a boolean')
+  const defaultRsa: unknown = options.defaultRsaAlgorithm
+  if (defaultRsa !== undefined && !(isJwsAlgorithm(defaultRsa) && ALGORITHMS[defaultRsa].family.startsWith('rsa'))) {
+    throw new ConfigInvalid('defaultRsaAlgorithm', 'must be one of RS256, RS384, RS512, PS256, PS384, PS512')
+  }
   if (typeof jwks !== 'object' || jwks === null || !Array.isArray(jwks.keys)) throw new KeyInvalid('a JWKS is an object with a "keys" array')
   if (jwks.keys.length > MAX_JWKS_KEYS) throw new KeyInvalid(`a JWKS may hold at most ${MAX_JWKS_KEYS} keys`)
   const kids = new Set<string>()
@@ -170,7 +177,7 @@ function inferAlgorithm(jwk: Jwk, defaultRsa: JwsAlgorithm | undefined): JwsAlgo
       if (jwk.crv === 'Ed25519' || jwk.crv === 'Ed448') return 'EdDSA'
       throw new KeyInvalid('unsupported OKP curve')
     case 'RSA':
-      if (defaultRsa !== undefined && ALGORITHMS[defaultRsa].family.startsWith('rsa')) return defaultRsa
+      if (defaultRsa !== undefined) return defaultRsa
       throw new KeyInvalid('an RSA JWK without "alg" has no single algorithm')
     default:
       throw new KeyInvalid('a JWK without "alg" must be EC or OKP')

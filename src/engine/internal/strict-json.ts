@@ -7,9 +7,27 @@
 // members twice: ':' outside strings in the text (each member has exactly one), and the keys
 // of the parsed value. A duplicate makes the first count larger. The text scan skips strings
 // with indexOf, so it costs little more than a pass over the punctuation.
+//
+// A member named "__proto__" is refused anywhere: JSON.parse makes it an own property, but any
+// later Object.assign or property-by-property merge of the claims would run the __proto__
+// setter and swap the target's prototype for attacker data (ATTACKS.md D1).
 import { JwtMalformed } from '../../errors.ts'
 
 export const MAX_JSON_DEPTH = 20
+
+// Invalid UTF-8 is an error, never U+FFFD (RFC 8259 §8.1, RFC 8725 §3.7): Buffer#toString would
+// let two different byte strings decode to the same claims. ignoreBOM keeps a leading BOM in the
+// text, so the object check below refuses it instead of silently stripping it.
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** Decodes strict UTF-8 or throws `ERR_JWT_MALFORMED` naming `what`. */
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    return UTF8.decode(bytes)
+  } catch {
+    throw new JwtMalformed(`${what} is not valid UTF-8`)
+  }
+}
 
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
@@ -29,10 +47,8 @@ export function parseJsonObject(text: string, what: string): Record<string, unkn
   } catch {
     throw new JwtMalformed(`${what} is not valid JSON`)
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new JwtMalformed(`${what} is not a JSON object`)
-  }
-  if (countMembersInValue(value) !== members) {
+  // JSON text that starts with "{" and parses is an object: no further type check is needed.
+  if (countMembersInValue(value as object) !== members) {
     throw new JwtMalformed(`${what} has duplicate member names`)
   }
   return value as Record<string, unknown>
@@ -80,6 +96,7 @@ function countMembersInValue(value: object): number {
     return count
   }
   for (const key in value) {
+    if (key === '__proto__') throw new JwtMalformed('a member named "__proto__" is not accepted')
     count++
     const item = (value as Record<string, unknown>)[key]
     if (typeof item === 'object' && item !== null) count += countMembersInValue(item)

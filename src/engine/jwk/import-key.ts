@@ -158,7 +158,11 @@ function checkKeyFitsAlgorithm(keyObject: KeyObject, publicKey: KeyObject | unde
     case 'rsa':
     case 'rsa-pss': {
       const type = keyObject.asymmetricKeyType
-      if (type !== 'rsa' && !(type === 'rsa-pss' && spec.family === 'rsa-pss')) throw new KeyInvalid(`${alg} needs an RSA key`)
+      // An id-RSASSA-PSS key (`rsa-pss`) has no JWK form in node:crypto, so neither the checks
+      // below nor the thumbprint could read it, and its own hash/salt restrictions may contradict
+      // `alg`: only plain RSA keys are taken (PS* applies its RFC 7518 §3.5 parameters itself).
+      if (type === 'rsa-pss') throw new KeyInvalid('RSASSA-PSS-restricted keys are not supported; use a plain RSA key')
+      if (type !== 'rsa') throw new KeyInvalid(`${alg} needs an RSA key`)
       const jwk = publicKey!.export({ format: 'jwk' })
       const weakness = findRsaWeakness(Buffer.from(jwk.n ?? '', 'base64url'), Buffer.from(jwk.e ?? '', 'base64url'))
       if (weakness) throw new KeyInvalid(weakness)

@@ -4,7 +4,7 @@
 import { JwsAlgorithmNotAllowed, JwsHeaderUnsupported, JwtMalformed } from '../../errors.ts'
 import { isJwsAlgorithm } from '../algorithms.ts'
 import { decodeBase64url } from '../internal/base64url.ts'
-import { parseJsonObject } from '../internal/strict-json.ts'
+import { decodeUtf8, parseJsonObject } from '../internal/strict-json.ts'
 import type { JwsHeader } from './types.ts'
 
 const REFUSED: Readonly<Record<string, string>> = {
@@ -28,7 +28,7 @@ const headerCache = new Map<string, JwsHeader>()
 export function parseProtectedHeader(segment: string): JwsHeader {
   const cached = headerCache.get(segment)
   if (cached !== undefined) return cached
-  const header = checkHeader(parseJsonObject(decodeBase64url(segment, 'header').toString('utf8'), 'header'))
+  const header = checkHeader(parseJsonObject(decodeUtf8(decodeBase64url(segment, 'header'), 'header'), 'header'))
   if (headerCache.size >= MAX_CACHED_HEADERS) headerCache.clear()
   headerCache.set(segment, header)
   return header

@@ -6,8 +6,9 @@
  * is only decoded once the signature holds.
  */
 import { createHmac, timingSafeEqual, verify } from 'node:crypto'
-import { JwksNoMatchingKey, JwsAlgorithmNotAllowed, JwsSignatureInvalid, JwtMalformed, JwtTooLarge, KeyInvalid } from '../../errors.ts'
-import type { JwsAlgorithm } from '../algorithms.ts'
+import { ConfigInvalid, JwksNoMatchingKey, JwsAlgorithmNotAllowed, JwsSignatureInvalid, JwtMalformed, JwtTooLarge, KeyInvalid } from '../../errors.ts'
+import { isJwsAlgorithm, type JwsAlgorithm } from '../algorithms.ts'
+import { checkKnownKeys, checkPositiveInteger } from '../internal/check-options.ts'
 import { decodeBase64url, isCanonicalBase64url } from '../internal/base64url.ts'
 import { KEY_INTERNALS, type KeyInternals } from '../internal/key-internals.ts'
 import type { JwsKey } from '../jwk/types.ts'
@@ -43,7 +44,15 @@ export function verifyJws(token: string, keys: VerificationKeys, options: Verify
 } {
   // RFC 7515 allows an empty payload (Wycheproof rs256#259 and others are valid JWSs with one);
   // only the JWT verifier, whose payload must be a JSON object, refuses it up front.
-  const verified = verifyCompactJws(token, keys, options.maxTokenBytes ?? DEFAULT_MAX_TOKEN_BYTES, options.algorithms, true)
+  // Checked per call (this one-shot API has no factory): a NaN limit or a string allowlist
+  // must not quietly switch a check off.
+  checkKnownKeys(options, ['maxTokenBytes', 'algorithms'])
+  const maxTokenBytes = checkPositiveInteger(options.maxTokenBytes, 'maxTokenBytes') ?? DEFAULT_MAX_TOKEN_BYTES
+  const algorithms = options.algorithms
+  if (algorithms !== undefined && (!Array.isArray(algorithms) || algorithms.length === 0 || !algorithms.every(isJwsAlgorithm))) {
+    throw new ConfigInvalid('algorithms', 'must be a non-empty array of supported JWS algorithms')
+  }
+  const verified = verifyCompactJws(token, keys, maxTokenBytes, algorithms, true)
   return { header: verified.header, payload: Buffer.from(verified.payloadSegment, 'base64url'), key: verified.key }
 }
 

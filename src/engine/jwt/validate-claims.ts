@@ -1,6 +1,6 @@
 // Claim checks of RFC 7519 §4.1, RFC 8725 §3.8-3.9 and RFC 9068 §4. Options are validated once
 // by createJwtVerifier; this runs per token and only compares.
-import { JwtClaimInvalid, JwtExpired, JwtNotYetValid } from '../../errors.ts'
+import { ConfigInvalid, JwtClaimInvalid, JwtExpired, JwtNotYetValid } from '../../errors.ts'
 import type { JwtClaims } from './types.ts'
 
 export interface ClaimPolicy {
@@ -29,6 +29,8 @@ export function validateClaims(claims: Record<string, unknown>, policy: ClaimPol
   }
 
   const now = Math.floor(policy.now() / 1000)
+  // A clock that returns NaN would make every comparison below false: fail closed instead.
+  if (!Number.isFinite(now)) throw new ConfigInvalid('now', 'must return a finite number of milliseconds')
   const tolerance = policy.clockToleranceSeconds
   const { exp, nbf, iat } = claims as { exp?: number; nbf?: number; iat?: number }
   if (exp !== undefined && exp <= now - tolerance) throw new JwtExpired('exp')

@@ -13,9 +13,10 @@ import {
   checkPositiveInteger,
   checkStringList,
 } from '../internal/check-options.ts'
-import { parseJsonObject } from '../internal/strict-json.ts'
+import { KEY_INTERNALS } from '../internal/key-internals.ts'
+import { decodeUtf8, parseJsonObject } from '../internal/strict-json.ts'
 import type { JwsKey } from '../jwk/types.ts'
-import { DEFAULT_MAX_TOKEN_BYTES, type JwsHeader, type VerificationKeys } from '../jws/types.ts'
+import { DEFAULT_MAX_TOKEN_BYTES, type JwsHeader, type KeyResolver, type VerificationKeys } from '../jws/types.ts'
 import { verifyCompactJws } from '../jws/verify.ts'
 import { ACCESS_TOKEN_TYP, type JwtClaims } from './types.ts'
 import { validateClaims } from './validate-claims.ts'
@@ -74,7 +75,10 @@ const OPTION_NAMES = [
 export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   checkKnownKeys(options, OPTION_NAMES)
   const keys = options.keys
-  if (typeof keys !== 'object' || keys === null) throw new ConfigInvalid('keys', 'must be a JwsKey or a KeyResolver')
+  // Checked here, once, so that a hand-built key or a bare secret fails at startup, not per token.
+  if (typeof keys !== 'object' || keys === null || !(KEY_INTERNALS in keys || typeof (keys as Partial<KeyResolver>).resolveVerifyKey === 'function')) {
+    throw new ConfigInvalid('keys', 'must be a JwsKey or a KeyResolver')
+  }
   const typ = options.typ === undefined ? ACCESS_TOKEN_TYP : options.typ
   if (typ !== false && (typeof typ !== 'string' || typ.length === 0)) throw new ConfigInvalid('typ', 'must be a non-empty string or false')
   const expectedTyp = typ === false ? undefined : normalizeMediaType(typ)
@@ -100,7 +104,7 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     }
     // verifyCompactJws has already checked that the segment is canonical base64url: decode
     // without a second pass of the check (it is a regular-expression scan of the whole payload).
-    const payload = parseJsonObject(Buffer.from(payloadSegment, 'base64url').toString('utf8'), 'payload')
+    const payload = parseJsonObject(decodeUtf8(Buffer.from(payloadSegment, 'base64url'), 'payload'), 'payload')
     return { header, claims: validateClaims(payload, policy), key }
   }
 }
