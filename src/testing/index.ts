@@ -1,8 +1,8 @@
 /**
  * @module hallpass/testing
  *
- * Test kits shipped with hallpass: the `SessionStore` conformance suite (run it against your
- * own store) and the record fixture its cases are built from.
+ * Test kits shipped with hallpass: the `SessionStore` conformance suite and the session
+ * conformance suite (run both against your own store), and the record fixture they build on.
  */
 export {
   describeStoreConformance,
@@ -11,3 +11,4 @@ export {
   type StoreConformanceOptions,
   type StoreUnderTest,
 } from './store-conformance.ts'
+export { createTestClock, describeSessionConformance, type MakeStore, type TestClock } from './session-conformance.ts'

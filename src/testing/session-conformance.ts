@@ -11,11 +11,7 @@ import { createJwtVerifier, importJwks } from '../engine/index.ts'
 import { isHallpassError, type HallpassErrorCode } from '../errors.ts'
 import { createSessionManager, type SessionManager, type SessionManagerOptions } from '../session/manager.ts'
 import type { SessionStore } from '../session/store.ts'
-
-export interface StoreUnderTest {
-  store: SessionStore
-  cleanup: () => Promise<void>
-}
+import type { StoreUnderTest } from './store-conformance.ts'
 
 export type MakeStore = () => Promise<StoreUnderTest>
 
@@ -58,13 +54,14 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
       run: (ctx: { manager: SessionManager; store: SessionStore; clock: TestClock }) => Promise<void>,
       overrides: Partial<SessionManagerOptions> = {},
     ): Promise<void> {
-      const { store, cleanup } = await makeStore()
+      const underTest = await makeStore()
+      const { store } = underTest
       const clock = createTestClock()
       try {
         const manager = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, audience: ['api', 'billing'], now: clock.now, ...overrides })
         await run({ manager, store, clock })
       } finally {
-        await cleanup()
+        await underTest.cleanup()
       }
     }
 
@@ -334,7 +331,8 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
       ))
 
     it('keys: two managers rotating at once agree on one active key; a wrong secret is refused', async () => {
-      const { store, cleanup } = await makeStore()
+      const underTest = await makeStore()
+      const { store } = underTest
       const clock = createTestClock()
       try {
         const options = { store, secret: SECRET, issuer: ISSUER, now: clock.now }
@@ -351,7 +349,7 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
         const stored = await store.loadKeyring()
         assert.ok(stored && !stored.data.includes('"d"'), 'private keys are encrypted at rest')
       } finally {
-        await cleanup()
+        await underTest.cleanup()
       }
     })
 
