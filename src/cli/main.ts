@@ -13,18 +13,30 @@ import { readFileSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import { reportError, runCommand, type CliCommand, type CommandContext } from './command.ts'
 import { keysGenerateCommand } from './commands/keys-generate.ts'
+import { serveCommand } from './commands/serve.ts'
 import { tokenDecodeCommand } from './commands/token-decode.ts'
 import { tokenSignCommand } from './commands/token-sign.ts'
 import { tokenVerifyCommand } from './commands/token-verify.ts'
+import { usersAddCommand, usersListCommand, usersPasswdCommand, usersRemoveCommand } from './commands/users.ts'
 import { readStreamLimited } from './io.ts'
 import { sanitizeForTerminal } from './output.ts'
 
-const COMMANDS: readonly CliCommand[] = [keysGenerateCommand, tokenSignCommand, tokenVerifyCommand, tokenDecodeCommand]
+const COMMANDS: readonly CliCommand[] = [
+  serveCommand,
+  usersAddCommand,
+  usersPasswdCommand,
+  usersRemoveCommand,
+  usersListCommand,
+  keysGenerateCommand,
+  tokenSignCommand,
+  tokenVerifyCommand,
+  tokenDecodeCommand,
+]
 
 function topHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length))
   return [
-    'hallpass: JWT session management. Token tools for keys and JWTs.',
+    'hallpass: JWT session management. The session server, its users, and token tools.',
     '',
     'Usage: hallpass <command> [options]',
     '',

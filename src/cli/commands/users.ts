@@ -1,0 +1,128 @@
+/**
+ * @module hallpass/cli
+ *
+ * `hallpass users add|passwd|remove|list`: the built-in user table, on the store the server
+ * uses (same `--config` / `HALLPASS_DATABASE_URL`). Passwords are read from standard input
+ * (one line) so they never appear in shell history or `ps`; `--generate` makes a random one
+ * and prints it once.
+ */
+import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+import { SessionInputInvalid } from '../../errors.ts'
+import { hashPassword } from '../../users/passwords.ts'
+import { normalizeUsername } from '../../users/usernames.ts'
+import { openStore, type OpenedStore } from '../../server/runtime.ts'
+import { UsageError, type ParsedArgs } from '../args.ts'
+import { CliError, type CliCommand, type CommandContext } from '../command.ts'
+import { sanitizeForTerminal } from '../output.ts'
+import { CONFIG_OPTION, loadServerConfig } from '../server-config.ts'
+
+const GENERATE_OPTION = { name: 'generate', type: 'boolean', help: 'Generate a random password and print it once.' } as const
+
+async function withUsers<T>(args: ParsedArgs, context: CommandContext, work: (opened: OpenedStore) => Promise<T>): Promise<T> {
+  const config = await loadServerConfig(args.string('config'), context.env)
+  const url = config.databaseUrl || `sqlite:${resolve(config.dataDir, 'hallpass.db')}`
+  if (url.startsWith('sqlite:')) {
+    const { mkdirSync } = await import('node:fs')
+    mkdirSync(resolve(config.dataDir), { recursive: true, mode: 0o700 })
+  }
+  const opened = await openStore(url)
+  try {
+    return await work(opened)
+  } finally {
+    await opened.close()
+  }
+}
+
+function usernameArgument(args: ParsedArgs): string {
+  if (args.positionals.length !== 1) throw new UsageError('expected exactly one USERNAME')
+  try {
+    return normalizeUsername(args.positionals[0])
+  } catch {
+    throw new UsageError('USERNAME must be 1-128 characters without spaces or control characters')
+  }
+}
+
+async function passwordFrom(args: ParsedArgs, context: CommandContext): Promise<{ password: string; generated: boolean }> {
+  if (args.flag('generate')) return { password: randomBytes(15).toString('base64url'), generated: true }
+  if (context.stdinIsTty) throw new UsageError('pipe the password on standard input (or use --generate)')
+  const password = (await context.readStdin(4096)).toString('utf8').replace(/\r?\n$/, '')
+  return { password, generated: false }
+}
+
+async function hash(password: string): Promise<string> {
+  try {
+    return await hashPassword(password)
+  } catch (error) {
+    if (error instanceof SessionInputInvalid) throw new CliError(error.message)
+    throw error
+  }
+}
+
+export const usersAddCommand: CliCommand = {
+  name: 'users add',
+  summary: 'Add a user to the built-in user table (password on stdin, or --generate).',
+  usage: '[--config FILE] [--generate] USERNAME',
+  options: [CONFIG_OPTION, GENERATE_OPTION],
+  async run(args, context) {
+    const username = usernameArgument(args)
+    const { password, generated } = await passwordFrom(args, context)
+    const passwordHash = await hash(password)
+    return withUsers(args, context, async ({ users }) => {
+      const now = context.now()
+      if (!(await users.createUser({ username, passwordHash, createdAt: now, updatedAt: now }))) throw new CliError(`user "${sanitizeForTerminal(username)}" already exists`)
+      context.stdout(generated ? `added ${username}; password: ${password}\n` : `added ${username}\n`)
+      return 0
+    })
+  },
+}
+
+export const usersPasswdCommand: CliCommand = {
+  name: 'users passwd',
+  summary: "Set a user's password (stdin, or --generate).",
+  usage: '[--config FILE] [--generate] USERNAME',
+  options: [CONFIG_OPTION, GENERATE_OPTION],
+  async run(args, context) {
+    const username = usernameArgument(args)
+    const { password, generated } = await passwordFrom(args, context)
+    const passwordHash = await hash(password)
+    return withUsers(args, context, async ({ users }) => {
+      if (!(await users.updatePassword(username, passwordHash, context.now()))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
+      context.stdout(generated ? `password of ${username} changed; new password: ${password}\n` : `password of ${username} changed\n`)
+      return 0
+    })
+  },
+}
+
+export const usersRemoveCommand: CliCommand = {
+  name: 'users remove',
+  summary: 'Remove a user (their sessions stay until revoked: use the API to log them out).',
+  usage: '[--config FILE] USERNAME',
+  options: [CONFIG_OPTION],
+  async run(args, context) {
+    const username = usernameArgument(args)
+    return withUsers(args, context, async ({ users, store }) => {
+      if (!(await users.deleteUser(username))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
+      // A removed user must not keep working sessions.
+      const revoked = await store.revokeSubjectSessions({ subject: username, exceptId: undefined, now: context.now(), reason: 'user_removed', feedExp: Math.ceil(context.now() / 1000) + 86_400 })
+      context.stdout(`removed ${username}; revoked ${revoked.length} session(s)\n`)
+      return 0
+    })
+  },
+}
+
+export const usersListCommand: CliCommand = {
+  name: 'users list',
+  summary: 'List the users of the built-in user table.',
+  usage: '[--config FILE] [--json]',
+  options: [CONFIG_OPTION, { name: 'json', type: 'boolean', help: 'Print JSON.' }],
+  async run(args, context) {
+    if (args.positionals.length > 0) throw new UsageError('users list takes no arguments')
+    return withUsers(args, context, async ({ users }) => {
+      const list = await users.listUsers()
+      if (args.flag('json')) context.stdout(`${JSON.stringify(list.map((u) => ({ username: u.username, createdAt: new Date(u.createdAt).toISOString(), updatedAt: new Date(u.updatedAt).toISOString() })))}\n`)
+      else for (const user of list) context.stdout(`${sanitizeForTerminal(user.username)}\t${new Date(user.createdAt).toISOString()}\n`)
+      return 0
+    })
+  },
+}

@@ -1,0 +1,13 @@
+/**
+ * @module hallpass/server
+ *
+ * The session server as a library: build the Fastify app around your own credential check, or
+ * run it with `hallpass serve`.
+ */
+export { buildServer, REDACTED_LOG_PATHS, type BuildServerOptions } from './app.ts'
+export { CONFIG_FILE_SCHEMA, ENVIRONMENT_VARIABLES, redactConfig, resolveConfig, type ConfigSources, type RateLimitRule, type ServerConfig } from './config.ts'
+export type { AuthenticatedUser, CredentialCheck, ServerContext } from './context.ts'
+export { createServerMetrics, type ServerMetrics } from './metrics.ts'
+export { createMemoryRateLimiter, createRedisRateLimiter, type RateLimitDecision, type RateLimiter } from './rate-limit.ts'
+export { compareCursors, createRevocationHub, type RevocationHub } from './revocation-hub.ts'
+export { createUserTableCheck, openRuntime, openStore, type OpenRuntimeOptions, type Runtime } from './runtime.ts'

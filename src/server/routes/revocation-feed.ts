@@ -1,0 +1,74 @@
+// GET /auth/revocations: the revocation feed as Server-Sent Events. Each event is
+// `id: <cursor>`, `event: revocation`, `data: {"sid","exp"}`. A verifier reconnecting with
+// `Last-Event-ID` (or `?after=`) first receives everything after that cursor, then live events.
+// Entries carry only session ids and expiry times; nothing in them lets anyone act on a session.
+import type { FastifyInstance } from 'fastify'
+import type { RevocationEntry } from '../../session/index.ts'
+import type { ServerContext } from '../context.ts'
+import { compareCursors, isCursor } from '../revocation-hub.ts'
+
+const CATCH_UP_PAGE = 1000
+const HEARTBEAT_MS = 15_000
+const MAX_SUBSCRIBERS = 10_000
+
+export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext): void {
+  app.get<{ Querystring: { after?: string } }>('/auth/revocations', async (request, reply) => {
+    const lastEventId = request.headers['last-event-id']
+    const requested = typeof lastEventId === 'string' ? lastEventId : request.query.after
+    if (requested !== undefined && !isCursor(requested)) {
+      return reply.code(400).send({ error: 'invalid_request', error_description: 'Malformed Last-Event-ID' })
+    }
+    if (ctx.feed.size >= MAX_SUBSCRIBERS) return reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'Too many feed subscribers' })
+
+    reply.hijack()
+    const raw = reply.raw
+    raw.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    })
+    // Tell EventSource clients how long to wait before reconnecting.
+    raw.write('retry: 1000\n\n')
+
+    let lastSent = requested
+    let live = false
+    const pending: RevocationEntry[] = []
+    const send = (entry: RevocationEntry): void => {
+      if (lastSent !== undefined && compareCursors(entry.cursor, lastSent) <= 0) return
+      lastSent = entry.cursor
+      raw.write(`id: ${entry.cursor}\nevent: revocation\ndata: ${JSON.stringify({ sid: entry.sid, exp: entry.exp })}\n\n`)
+    }
+    // Subscribe first, then catch up: nothing committed in between can be missed.
+    const remove = ctx.feed.add((entry) => (live ? send(entry) : pending.push(entry)))
+    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS)
+    heartbeat.unref()
+    const close = (): void => {
+      clearInterval(heartbeat)
+      remove()
+    }
+    raw.on('close', close)
+    raw.on('error', close)
+
+    try {
+      if (requested !== undefined) {
+        let cursor: string | undefined = requested
+        for (;;) {
+          const page = await ctx.sessions.store.readRevocations(cursor, CATCH_UP_PAGE)
+          page.forEach(send)
+          if (page.length < CATCH_UP_PAGE) break
+          cursor = page.at(-1)!.cursor
+        }
+      } else {
+        // A new subscriber starts from now: tell it the current position so it can resume.
+        raw.write(': live\n\n')
+      }
+      pending.forEach(send)
+      live = true
+    } catch (error) {
+      request.log.error({ err: error }, 'revocation feed catch-up failed')
+      raw.end()
+      close()
+    }
+  })
+}

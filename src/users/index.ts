@@ -1,0 +1,7 @@
+/**
+ * @module hallpass
+ *
+ * Users of the built-in credential check.
+ */
+export type { UserRecord, UserStore, UserSummary } from './user-store.ts'
+export { normalizeUsername } from './usernames.ts'
