@@ -20,7 +20,10 @@ if (files.length === 0) {
   console.error('no test files found')
   process.exit(1)
 }
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...files], {
+// Most suites wait on sockets, child processes or the database rather than the CPU, so a few
+// files run at once even on two cores (PostgreSQL's 100 connections bound how many).
+const concurrency = process.env.HALLPASS_TEST_CONCURRENCY ?? '3'
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
   stdio: 'inherit',
 })
 process.exit(result.status ?? 1)
