@@ -23,7 +23,8 @@ const REQUIRED: Record<string, readonly string[]> = {
  * const kid = computeJwkThumbprint({ kty: 'OKP', crv: 'Ed25519', x: '11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo' })
  */
 export function computeJwkThumbprint(jwk: Jwk): string {
-  const members = typeof jwk.kty === 'string' ? REQUIRED[jwk.kty] : undefined
+  // Own members only: a kty of "toString" or "constructor" must not reach Object.prototype.
+  const members = typeof jwk.kty === 'string' && Object.hasOwn(REQUIRED, jwk.kty) ? REQUIRED[jwk.kty] : undefined
   if (!members) throw new KeyInvalid('unsupported "kty" for a thumbprint')
   const canonical: Record<string, string> = {}
   for (const name of members) {
