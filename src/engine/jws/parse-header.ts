@@ -37,7 +37,7 @@ export function parseProtectedHeader(segment: string): JwsHeader {
 function checkHeader(header: Record<string, unknown>): JwsHeader {
   if (!isJwsAlgorithm(header.alg)) throw new JwsAlgorithmNotAllowed(header.alg)
   for (const name in header) {
-    const why = REFUSED[name]
+    const why = Object.hasOwn(REFUSED, name) ? REFUSED[name] : undefined
     if (why !== undefined) throw new JwsHeaderUnsupported(name, why)
   }
   const kid = header.kid
