@@ -616,7 +616,7 @@ function encodeTag(kind: string, value: string): string {
   return `${kind}h:${createHash('sha256').update(Buffer.of(1)).update(JSON.stringify(value), 'utf8').digest('base64url')}`
 }
 
-function subjectTag(subject: string): string {
+export function subjectTag(subject: string): string {
   return encodeTag('u', subject)
 }
 

@@ -12,3 +12,4 @@ export {
   type StoreUnderTest,
 } from './store-conformance.ts'
 export { createTestClock, describeSessionConformance, type MakeStore, type TestClock } from './session-conformance.ts'
+export { describeUserStoreConformance, userRecordFixture, type UserStoreConformanceOptions, type UserStoreUnderTest } from './user-store-conformance.ts'
