@@ -3,11 +3,13 @@
 import { SessionInputInvalid } from '../errors.ts'
 
 const MAX_USERNAME_LENGTH = 128
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 export function normalizeUsername(input: unknown): string {
   if (typeof input !== 'string') throw new SessionInputInvalid('username', 'must be a string')
   const name = input.normalize('NFKC').toLowerCase().trim()
-  if (name.length === 0 || name.length > MAX_USERNAME_LENGTH || hasSpaceOrControl(name)) {
+  // A lone surrogate is not text: stores would turn it into U+FFFD and merge distinct names.
+  if (name.length === 0 || name.length > MAX_USERNAME_LENGTH || hasSpaceOrControl(name) || LONE_SURROGATE.test(name)) {
     throw new SessionInputInvalid('username', `must be 1-${MAX_USERNAME_LENGTH} characters without spaces or control characters`)
   }
   return name
