@@ -34,7 +34,9 @@ export function sendHallpassError(reply: FastifyReply, code: HallpassErrorCode, 
   if (context === 'resource' && mapped.status === 401) {
     reply.header('www-authenticate', buildBearerChallenge({ realm: REALM, error: mapped.error, description: mapped.description }))
   }
-  return sendTokenError(reply, mapped.status, mapped.error, mapped.description).header('x-hallpass-error', code)
+  // Before sending: a header set on a reply already sent is silently dropped.
+  reply.header('x-hallpass-error', code)
+  return sendTokenError(reply, mapped.status, mapped.error, mapped.description)
 }
 
 export function sendUnknownError(reply: FastifyReply, error: unknown, context: ErrorContext): FastifyReply {
