@@ -49,7 +49,11 @@ export function compareCursors(a: string, b: string): number {
   return 0
 }
 
-/** A cursor as a client may send it: digits, optionally `-digits` (at most 40 characters). */
+/**
+ * A cursor as a client may send it: digits, optionally `-digits` (at most 41 characters). The
+ * Redis store pads both parts of its cursors to fixed width (15 and 20 digits), so the second
+ * part must allow 20.
+ */
 export function isCursor(value: unknown): value is string {
-  return typeof value === 'string' && /^[0-9]{1,20}(?:-[0-9]{1,19})?$/.test(value)
+  return typeof value === 'string' && /^[0-9]{1,20}(?:-[0-9]{1,20})?$/.test(value)
 }
