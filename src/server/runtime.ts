@@ -144,10 +144,11 @@ export async function openStore(databaseUrl: string): Promise<OpenedStore> {
     const { default: pg } = await import('pg')
     const { createPostgresStore } = await import('../stores/postgres.ts')
     const { createPostgresUserStore } = await import('../stores/postgres-users.ts')
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 10, connectionTimeoutMillis: 5000 })
+    const { url, value: schema } = takeQueryParameter(databaseUrl, 'schema')
+    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 })
     pool.on('error', () => undefined) // idle-client errors surface as failed queries instead
     try {
-      const store = await createPostgresStore({ pool })
+      const store = await createPostgresStore({ pool, ...(schema !== undefined ? { schema } : {}) })
       return {
         store,
         users: await createPostgresUserStore({ pool, schema: store.schema }),
@@ -167,15 +168,23 @@ export async function openStore(databaseUrl: string): Promise<OpenedStore> {
     const { Redis } = await import('ioredis')
     const { createRedisStore } = await import('../stores/redis.ts')
     const { createRedisUserStore } = await import('../stores/redis-users.ts')
-    const client = new Redis(databaseUrl, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: true })
+    const { url, value: keyPrefix = 'hp:' } = takeQueryParameter(databaseUrl, 'prefix')
+    const client = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: true })
     client.on('error', () => undefined)
-    await client.connect()
-    const store = createRedisStore({ client })
+    let store: SessionStore
+    try {
+      // Built before connecting, so a bad prefix is refused (by the store's own rule) at once.
+      store = createRedisStore({ client, keyPrefix })
+      await client.connect()
+    } catch (error) {
+      client.disconnect()
+      throw error
+    }
     return {
       store,
-      users: createRedisUserStore({ client }),
+      users: createRedisUserStore({ client, keyPrefix }),
       // Shared by every instance, so a burst spread over the load balancer is still counted.
-      limiter: createRedisRateLimiter(client),
+      limiter: createRedisRateLimiter(client, `${keyPrefix}rl:`),
       kind: 'redis',
       async close() {
         await store.close()
@@ -184,6 +193,26 @@ export async function openStore(databaseUrl: string): Promise<OpenedStore> {
     }
   }
   throw new ConfigInvalid('databaseUrl', 'must start with sqlite:, postgres://, postgresql://, redis:// or rediss://')
+}
+
+/**
+ * Reads and removes one query parameter of a store URL (`?schema=` for PostgreSQL, `?prefix=`
+ * for Redis): several hallpass deployments (or test runs) can then share one database server
+ * without sharing tables or keys. The drivers never see the parameter.
+ */
+function takeQueryParameter(databaseUrl: string, name: string): { url: string; value: string | undefined } {
+  let parsed: URL
+  try {
+    parsed = new URL(databaseUrl)
+  } catch {
+    // Let the driver report its own parse error, without the URL (it may hold a password).
+    return { url: databaseUrl, value: undefined }
+  }
+  const values = parsed.searchParams.getAll(name)
+  if (values.length === 0) return { url: databaseUrl, value: undefined }
+  if (values.length > 1) throw new ConfigInvalid(`databaseUrl ${name}`, 'must appear at most once')
+  parsed.searchParams.delete(name)
+  return { url: parsed.toString(), value: values[0] }
 }
 
 // HALLPASS_SECRET, else the secret file, else (zero-config) a secret generated once in dataDir.
