@@ -223,10 +223,11 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
 function refreshTokenOf(ctx: ServerContext, request: FastifyRequest<{ Body: { refresh_token?: string } | null }>): string {
   const fromBody = request.body?.refresh_token
   if (fromBody !== undefined) return fromBody
-  if (isBrowserMode(ctx.config, request)) {
-    assertSameSiteRequest(ctx.config, request)
-    const fromCookie = readRefreshCookie(ctx.config, request)
-    if (fromCookie !== undefined) return fromCookie
-  }
+  const fromCookie = ctx.config.cookies.enabled ? readRefreshCookie(ctx.config, request) : undefined
+  // The browser attaches the cookie to cross-site requests too (a form post from another
+  // site): a request the cookie would authenticate without the custom header is refused with
+  // 403, like any other cross-site one, instead of being treated as "no token".
+  if (fromCookie !== undefined || isBrowserMode(ctx.config, request)) assertSameSiteRequest(ctx.config, request)
+  if (fromCookie !== undefined) return fromCookie
   throw new SessionInputInvalid('refresh_token', 'is required')
 }
