@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { RevocationEntry } from '../../session/index.ts'
 import type { ServerContext } from '../context.ts'
+import { isHallpassError } from '../../errors.ts'
+import { sendUnknownError } from '../errors.ts'
 import { compareCursors, isCursor } from '../revocation-hub.ts'
 
 const CATCH_UP_PAGE = 1000
@@ -20,6 +22,29 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext)
     }
     if (ctx.feed.size >= MAX_SUBSCRIBERS) return reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'Too many feed subscribers' })
 
+    let lastSent = requested
+    let live = false
+    const pending: RevocationEntry[] = []
+    // Subscribe first, then catch up: nothing committed in between can be missed. (`send` is
+    // defined once the stream has started, before `live` becomes true.)
+    const remove = ctx.feed.add((entry) => (live ? send(entry) : pending.push(entry)))
+
+    // The first catch-up page is read before the stream starts: a cursor of another store's
+    // shape (or out of its range) is then a plain 400. Once a 200 stream had begun, the only
+    // answer left would be to end it, and an EventSource would retry the same cursor forever.
+    let firstPage: readonly RevocationEntry[] = []
+    if (requested !== undefined) {
+      try {
+        firstPage = await ctx.sessions.store.readRevocations(requested, CATCH_UP_PAGE)
+      } catch (error) {
+        remove()
+        if (isHallpassError(error) && error.code === 'ERR_SESSION_INPUT_INVALID') {
+          return reply.code(400).send({ error: 'invalid_request', error_description: 'Malformed Last-Event-ID' })
+        }
+        return sendUnknownError(reply, error, 'resource')
+      }
+    }
+
     reply.hijack()
     const raw = reply.raw
     raw.writeHead(200, {
@@ -31,16 +56,11 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext)
     // Tell EventSource clients how long to wait before reconnecting.
     raw.write('retry: 1000\n\n')
 
-    let lastSent = requested
-    let live = false
-    const pending: RevocationEntry[] = []
     const send = (entry: RevocationEntry): void => {
       if (lastSent !== undefined && compareCursors(entry.cursor, lastSent) <= 0) return
       lastSent = entry.cursor
       raw.write(`id: ${entry.cursor}\nevent: revocation\ndata: ${JSON.stringify({ sid: entry.sid, exp: entry.exp })}\n\n`)
     }
-    // Subscribe first, then catch up: nothing committed in between can be missed.
-    const remove = ctx.feed.add((entry) => (live ? send(entry) : pending.push(entry)))
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS)
     heartbeat.unref()
     const close = (): void => {
@@ -52,12 +72,11 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext)
 
     try {
       if (requested !== undefined) {
-        let cursor: string | undefined = requested
+        let page = firstPage
         for (;;) {
-          const page = await ctx.sessions.store.readRevocations(cursor, CATCH_UP_PAGE)
           page.forEach(send)
           if (page.length < CATCH_UP_PAGE) break
-          cursor = page.at(-1)!.cursor
+          page = await ctx.sessions.store.readRevocations(page.at(-1)!.cursor, CATCH_UP_PAGE)
         }
       } else {
         // A new subscriber starts from now: tell it the current position so it can resume.
