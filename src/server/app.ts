@@ -8,7 +8,8 @@ import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { ServerContext } from './context.ts'
-import { sendTokenError } from './errors.ts'
+import { buildBearerChallenge } from '../http/challenge.ts'
+import { REALM, sendTokenError } from './errors.ts'
 import { registerAccountRoutes } from './routes/account.ts'
 import { registerDiscoveryRoutes } from './routes/discovery.ts'
 import { registerHealthRoutes } from './routes/health.ts'
@@ -50,6 +51,12 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
     routerOptions: { maxParamLength: 256 },
     requestTimeout: 30_000,
     return503OnClosing: true,
+    // Router-level rejections (an undecodable URL, an over-long parameter) skip the error
+    // handler, and Fastify's own answer quotes the path back: answer them like any other 4xx.
+    frameworkErrors: (error, _request, reply) => {
+      const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+      void sendTokenError(reply, status, 'invalid_request', status === 414 ? 'The request URL is too long' : 'The request is malformed')
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }
   const app = Fastify(fastifyOptions)
@@ -65,18 +72,36 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
     })
   }
 
+  // Bodies are JSON or forms. Fastify would also parse text/plain into a string, which no
+  // route accepts: refuse it as the unsupported media type it is (415).
+  app.removeContentTypeParser('text/plain')
+
   // RFC 6749 endpoints take form bodies. Every parameter must appear at most once (§3.1).
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_request, body, done) => {
     const params = new URLSearchParams(body as string)
     const out: Record<string, string> = {}
     for (const [key, value] of params) {
-      if (Object.hasOwn(out, key)) {
+      // `out.__proto__ = …` would silently drop the parameter; JSON bodies refuse it too.
+      if (key === '__proto__' || Object.hasOwn(out, key)) {
         done(Object.assign(new Error('duplicate parameter'), { statusCode: 400, code: 'HP_DUPLICATE_PARAMETER' }), undefined)
         return
       }
       out[key] = value
     }
     done(null, out)
+  })
+
+  // Node keeps only the first of several Authorization headers and drops the rest, while a
+  // proxy in front may have looked at another one. Several credentials are a malformed
+  // request (RFC 6750 §2, STYLE.md §4): refuse them before any route reads the header.
+  app.addHook('onRequest', async (request, reply) => {
+    const raw = request.raw.rawHeaders
+    let count = 0
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') count++
+    if (count > 1) {
+      reply.header('www-authenticate', buildBearerChallenge({ realm: REALM, error: 'invalid_request', description: 'The request has several Authorization headers' }))
+      return sendTokenError(reply, 400, 'invalid_request', 'The request has several Authorization headers')
+    }
   })
 
   app.addHook('onResponse', async (request, reply) => {
