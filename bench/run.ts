@@ -9,9 +9,10 @@
  */
 import { parseArgs } from 'node:util'
 import { engineSection } from './engine.ts'
+import { serverSection } from './server.ts'
 import { formatSection, sectionToJson, type BenchSection } from './harness.ts'
 
-const SECTIONS: readonly BenchSection[] = [engineSection]
+const SECTIONS: readonly BenchSection[] = [engineSection, serverSection]
 
 const USAGE = `usage: npm run -s bench -- [--only <section>[,<section>]] [--filter <text>] [--clock wall|cpu]
                             [--quick] [--json] [--strict] [--list]
