@@ -14,6 +14,14 @@ const HEARTBEAT_MS = 15_000
 const MAX_SUBSCRIBERS = 10_000
 
 export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext): void {
+  // Streams never finish on their own, so `app.close()` would wait for them until a forced
+  // close: end them first (subscribers reconnect, to another instance, with Last-Event-ID).
+  const streams = new Set<{ end(): void }>()
+  app.addHook('preClose', (done) => {
+    for (const stream of streams) stream.end()
+    done()
+  })
+
   app.get<{ Querystring: { after?: string } }>('/auth/revocations', async (request, reply) => {
     const lastEventId = request.headers['last-event-id']
     const requested = typeof lastEventId === 'string' ? lastEventId : request.query.after
@@ -63,8 +71,10 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext)
     }
     const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS)
     heartbeat.unref()
+    streams.add(raw)
     const close = (): void => {
       clearInterval(heartbeat)
+      streams.delete(raw)
       remove()
     }
     raw.on('close', close)
