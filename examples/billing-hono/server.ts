@@ -1,0 +1,155 @@
+/**
+ * @module examples/billing-hono
+ *
+ * "billing": a Hono service (on Node through `@hono/node-server`) that trusts the access tokens
+ * of one `hallpass serve`.
+ *
+ *     npm run example:billing       # HALLPASS_ISSUER (default http://localhost:8080), PORT (default 3002)
+ *
+ * - `GET /invoices` needs a valid access token.
+ * - As in the orders example, `createVerifier({ issuer })` discovers the JWKS and the
+ *   revocation feed once at start; each request is then checked locally, with no call to
+ *   hallpass, and a logout anywhere is refused here within a second.
+ *
+ * In your own service import from the package (`hallpass/verify`, `hallpass/hono`). This
+ * example imports the sources so that it runs from a fresh clone with no build step.
+ */
+import { realpathSync } from 'node:fs'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { serve } from '@hono/node-server'
+import { Hono } from 'hono'
+import { hallpass } from '../../src/middleware/hono.ts'
+import { createVerifier, type Verifier, type VerifierOptions } from '../../src/verify/index.ts'
+
+export const DEFAULT_ISSUER = 'http://localhost:8080'
+export const DEFAULT_PORT = 3002
+
+export interface Invoice {
+  readonly id: string
+  readonly amountCents: number
+  readonly currency: 'EUR'
+  readonly status: 'open' | 'paid'
+}
+
+/**
+ * The Hono app, given a ready verifier (tests pass one with short cache settings).
+ *
+ * @example
+ * const app = createBillingApp(await createVerifier({ issuer: 'http://localhost:8080' }))
+ * serve({ fetch: app.fetch, port: 3002 })
+ */
+export function createBillingApp(verifier: Verifier): Hono {
+  const app = new Hono()
+
+  // Whether this service can verify tokens right now (keys held, revocation feed not stale).
+  app.get('/healthz', (c) => {
+    const health = verifier.health()
+    return c.json({ ok: health.ok, feedConnected: health.feed.connected, keys: health.jwks.keys }, health.ok ? 200 : 503)
+  })
+
+  app.get('/invoices', hallpass(verifier), (c) => {
+    const subject = c.get('auth')!.claims.sub!
+    // Demo data: every user has the same two invoices.
+    const invoices: Invoice[] = [
+      { id: 'inv-1001', amountCents: 4200, currency: 'EUR', status: 'paid' },
+      { id: 'inv-1002', amountCents: 1999, currency: 'EUR', status: 'open' },
+    ]
+    return c.json({ service: 'billing', user: subject, invoices })
+  })
+
+  app.notFound((c) => c.json({ error: 'not_found', error_description: 'Not found' }, 404))
+  app.onError((_error, c) => c.json({ error: 'server_error', error_description: 'Internal server error' }, 500))
+  return app
+}
+
+export interface StartOptions {
+  /** The hallpass issuer URL (default `http://localhost:8080`). */
+  issuer?: string
+  /** Default 3002; 0 picks a free port. */
+  port?: number
+  /** Default `localhost`. */
+  host?: string
+  /** More verifier options (audience, cache and feed settings, …). */
+  verifier?: Omit<VerifierOptions, 'issuer'>
+}
+
+export interface RunningService {
+  readonly url: string
+  readonly verifier: Verifier
+  close(): Promise<void>
+}
+
+/**
+ * Builds the verifier (discovery → JWKS → revocation feed), then listens.
+ *
+ * @example
+ * const billing = await startBilling({ issuer: 'http://localhost:8080', port: 3002 })
+ * await billing.close()
+ */
+export async function startBilling(options: StartOptions = {}): Promise<RunningService> {
+  const verifier = await createVerifier({ ...options.verifier, issuer: options.issuer ?? DEFAULT_ISSUER })
+  const host = options.host ?? 'localhost'
+  let server: Server
+  try {
+    server = await listen(createBillingApp(verifier), options.port ?? DEFAULT_PORT, host)
+  } catch (error) {
+    await verifier.close()
+    throw error
+  }
+  const { port } = server.address() as AddressInfo
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    verifier,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeAllConnections()
+      await closed
+      await verifier.close()
+    },
+  }
+}
+
+function listen(app: Hono, port: number, hostname: string): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    // Plain HTTP/1.1 (the default of `serve`), so the server is a node:http Server.
+    const server = serve({ fetch: app.fetch, port, hostname }) as Server
+    server.once('listening', () => resolve(server))
+    server.once('error', reject)
+  })
+}
+
+async function main(): Promise<void> {
+  const issuer = process.env.HALLPASS_ISSUER || DEFAULT_ISSUER
+  const port = process.env.PORT ? Number(process.env.PORT) : DEFAULT_PORT
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    console.error('billing: PORT must be a port number')
+    process.exitCode = 1
+    return
+  }
+  let service: RunningService
+  try {
+    service = await startBilling({ issuer, port, host: 'localhost' })
+  } catch (error) {
+    const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? `${error.code}: ` : ''
+    console.error(`billing: cannot start: ${code}${error instanceof Error ? error.message : String(error)}`)
+    console.error(`(is hallpass running at ${issuer}? Start it with \`npm start\`.)`)
+    process.exitCode = 1
+    return
+  }
+  console.log(`billing (Hono) listening on ${service.url}, trusting tokens of ${issuer}`)
+  const stop = (): void => void service.close()
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}
+
+// Run when started as a program (`npm run example:billing`), not when imported by a test.
+function isMainModule(): boolean {
+  try {
+    return process.argv[1] !== undefined && realpathSync(process.argv[1]) === realpathSync(fileURLToPath(import.meta.url))
+  } catch {
+    return false
+  }
+}
+if (isMainModule()) await main()
