@@ -87,6 +87,12 @@ export interface SessionStore {
   listAudit(subject: string, limit: number): Promise<AuditEvent[]>
   /** Feed entries after `cursor` (all when undefined), oldest first, at most `limit`. */
   readRevocations(cursor: string | undefined, limit: number): Promise<RevocationEntry[]>
+  /**
+   * The feed's current position: the cursor of the newest entry, or a cursor before every
+   * future entry when the feed is empty. A subscriber that starts live records it, so that after
+   * a disconnect `readRevocations(head)` returns what it missed even if it had seen no entry.
+   */
+  headCursor(): Promise<string>
   /** Live feed. Resolves once the subscription is active; call the returned function to stop. */
   subscribeRevocations(listener: RevocationListener): Promise<() => Promise<void>>
   loadKeyring(): Promise<StoredKeyring | undefined>

@@ -717,6 +717,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     readRevocations: (cursor, limit) =>
       run('readRevocations', async () => readAfter(pool, parseCursor(cursor), checkLimit(limit))),
 
+    headCursor: () => run('headCursor', async () => (await pool.query<{ seq: string }>(sql.maxSeq)).rows[0]!.seq),
+
     subscribeRevocations,
 
     loadKeyring: () =>

@@ -482,6 +482,12 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         return (await readFeed(after, count)).map(stripId)
       }),
 
+    headCursor: () =>
+      guard('headCursor', async () => {
+        const tail = asArray(await client.call('XREVRANGE', keys.feed, '+', '-', 'COUNT', 1))
+        return tail.length === 0 ? formatCursor('0-0') : parseStreamEntry(asArray(tail[0])).cursor
+      }),
+
     subscribeRevocations: (listener) =>
       guard('subscribeRevocations', async () => {
         if (typeof listener !== 'function') throw new ConfigInvalid('listener', 'must be a function')

@@ -446,6 +446,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
         return revocationsAfter.all(after, checkLimit(limit)).map((row) => revocationFromRow(String(row.seq), row))
       }),
 
+    headCursor: () => attempt('headCursor', () => String(lastSeq.get() ?? 0)),
+
     subscribeRevocations: (listener) =>
       attempt('subscribeRevocations', () => {
         if (typeof listener !== 'function') throw new SessionInputInvalid('listener', 'must be a function')

@@ -653,6 +653,20 @@ function describeFeed(storeCase: StoreCase): void {
     assert.deepEqual(await store.readRevocations(undefined, 10), [])
   })
 
+  storeCase('headCursor: a position before every entry when empty, then the newest entry', async (store) => {
+    // A subscriber that starts live keeps this position, so a revocation made while it is
+    // disconnected is still found by readRevocations(head) when it reconnects.
+    const emptyHead = await store.headCursor()
+    assert.deepEqual(await store.readRevocations(emptyHead, 10), [])
+    const first = await revokeMany(store, 2)
+    assert.deepEqual(sids(await store.readRevocations(emptyHead, 10)), first.map((r) => r.id))
+    const head = await store.headCursor()
+    const all = await store.readRevocations(undefined, 10)
+    assert.equal(head, all.at(-1)!.cursor)
+    const later = await revokeMany(store, 1, FIXTURE_NOW + HOUR)
+    assert.deepEqual(sids(await store.readRevocations(head, 10)), later.map((r) => r.id))
+  })
+
   storeCase('entries come oldest first; reading after any cursor returns exactly the rest', async (store) => {
     const records = await revokeMany(store, 6)
     const all = await store.readRevocations(undefined, 100)

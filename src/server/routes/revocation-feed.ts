@@ -89,8 +89,12 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext)
           page = await ctx.sessions.store.readRevocations(page.at(-1)!.cursor, CATCH_UP_PAGE)
         }
       } else {
-        // A new subscriber starts from now: tell it the current position so it can resume.
-        raw.write(': live\n\n')
+        // A new subscriber starts from now. Give it the feed's position as an event id, so that
+        // after a disconnect its Last-Event-ID catches up on revocations made meanwhile even if
+        // it had seen none (without it, a reconnect would start from "now" again and miss them).
+        // Entries already buffered since subscribing follow; a duplicate is harmless to a denylist.
+        const head = await ctx.sessions.store.headCursor()
+        raw.write(`id: ${head}\nevent: ready\ndata: {}\n\n`)
       }
       pending.forEach(send)
       live = true
