@@ -23,7 +23,10 @@ if (files.length === 0) {
 // Most suites wait on sockets, child processes or the database rather than the CPU, so a few
 // files run at once even on two cores (PostgreSQL's 100 connections bound how many).
 const concurrency = process.env.HALLPASS_TEST_CONCURRENCY ?? '3'
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files], {
+// A hung file fails after 5 minutes (the timeout covers each file as a whole) instead of
+// holding CI until its own deadline.
+const timeout = process.env.HALLPASS_TEST_TIMEOUT_MS ?? '300000'
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, `--test-timeout=${timeout}`, '--test-reporter=spec', ...files], {
   stdio: 'inherit',
 })
 process.exit(result.status ?? 1)

@@ -267,6 +267,49 @@ export class StoreUnavailable extends HallpassError {
   }
 }
 
+/** The token is valid but does not grant every scope the resource requires (RFC 6750 §3.1). */
+export class ScopeInsufficient extends HallpassError {
+  static readonly code = 'ERR_SCOPE_INSUFFICIENT'
+  readonly code = 'ERR_SCOPE_INSUFFICIENT'
+  readonly family = 'credential'
+  /** The scopes the resource requires, all of them (not only the missing ones). */
+  readonly required: readonly string[]
+  constructor(required: string | readonly string[]) {
+    super('the token does not grant the required scope')
+    this.required = Object.freeze(typeof required === 'string' ? [required] : [...required])
+  }
+}
+
+/**
+ * The issuer's key set (or the discovery document naming it) could not be fetched or held no
+ * usable key, and no earlier good set is available. `reason` says which step failed.
+ */
+export class JwksUnavailable extends HallpassError {
+  static readonly code = 'ERR_JWKS_UNAVAILABLE'
+  readonly code = 'ERR_JWKS_UNAVAILABLE'
+  readonly family = 'infrastructure'
+  readonly reason: string
+  constructor(reason: string, options?: { cause?: unknown }) {
+    super(`key set unavailable: ${reason}`, options)
+    this.reason = reason
+  }
+}
+
+/**
+ * The revocation feed has been unreachable for longer than the verifier's policy allows, so a
+ * revoked session could go unnoticed: fail closed, without blaming the token.
+ */
+export class RevocationFeedStale extends HallpassError {
+  static readonly code = 'ERR_REVOCATION_FEED_STALE'
+  readonly code = 'ERR_REVOCATION_FEED_STALE'
+  readonly family = 'infrastructure'
+  readonly staleSeconds: number
+  constructor(staleSeconds: number) {
+    super('the revocation feed is stale')
+    this.staleSeconds = staleSeconds
+  }
+}
+
 /** The key-encryption secret cannot decrypt the stored keys (wrong `HALLPASS_SECRET`), or is too weak. */
 export class SecretInvalid extends HallpassError {
   static readonly code = 'ERR_SECRET_INVALID'
@@ -302,6 +345,9 @@ export const errorClasses = [
   SessionInputInvalid,
   StoreUnavailable,
   SecretInvalid,
+  ScopeInsufficient,
+  JwksUnavailable,
+  RevocationFeedStale,
 ] as const
 
 /** Any concrete hallpass error; `switch (err.code)` narrows it to its class. */

@@ -42,6 +42,9 @@ export const ERROR_DESCRIPTIONS: Readonly<Record<HallpassErrorCode, string>> = O
   ERR_SESSION_INPUT_INVALID: 'The request is invalid',
   ERR_STORE_UNAVAILABLE: 'The service is temporarily unavailable',
   ERR_SECRET_INVALID: 'Server key configuration error',
+  ERR_SCOPE_INSUFFICIENT: 'The token does not grant the required scope',
+  ERR_JWKS_UNAVAILABLE: 'The token signing keys are temporarily unavailable',
+  ERR_REVOCATION_FEED_STALE: 'Token revocation status is temporarily unavailable',
 })
 
 /** Where the error happened decides the vocabulary. */
@@ -70,7 +73,12 @@ export function toHttpError(code: HallpassErrorCode, context: ErrorContext): Htt
       return context === 'resource' ? { status: 401, error: 'invalid_token', description } : { status: 400, error: 'invalid_grant', description }
     case 'ERR_SESSION_INPUT_INVALID':
       return { status: 400, error: 'invalid_request', description }
+    case 'ERR_SCOPE_INSUFFICIENT':
+      // RFC 6750 §3.1: the token is fine, it just does not reach this far.
+      return { status: 403, error: 'insufficient_scope', description }
     case 'ERR_STORE_UNAVAILABLE':
+    case 'ERR_JWKS_UNAVAILABLE':
+    case 'ERR_REVOCATION_FEED_STALE':
       return { status: 503, error: 'temporarily_unavailable', description }
     case 'ERR_KEY_INVALID':
     case 'ERR_CONFIG_INVALID':

@@ -1,0 +1,178 @@
+// What every framework adapter does, framework-free: read the bearer token (src/http/bearer),
+// verify it (the verifier), check the route's scopes, and on failure describe the RFC 6750
+// response through the one code → HTTP mapping (src/http/oauth-errors). Adapters only copy
+// the outcome into their framework's request and response objects.
+import type { IncomingHttpHeaders } from 'node:http'
+import { ConfigInvalid, HallpassError, ScopeInsufficient } from '../../errors.ts'
+import type { JwtClaims } from '../../engine/jwt/types.ts'
+import { parseBearerHeader } from '../../http/bearer.ts'
+import { buildBearerChallenge } from '../../http/challenge.ts'
+import { toHttpError } from '../../http/oauth-errors.ts'
+import { checkScopeOption, requireScopes } from '../../verify/scope.ts'
+
+/** What an authenticated request carries. */
+export interface HallpassAuth {
+  /** The verified claims (deeply frozen). */
+  readonly claims: Readonly<JwtClaims>
+  /** The access token, e.g. to call another service on the user's behalf. */
+  readonly token: string
+}
+
+/** Anything that verifies a token synchronously: a `Verifier` from `hallpass/verify`. */
+export interface TokenVerifier {
+  verify(token: string): Readonly<JwtClaims>
+}
+
+/** Options shared by every adapter. */
+export interface AuthOptions {
+  /** The `realm` of the challenges (default `hallpass`). */
+  realm?: string
+  /** Let requests without credentials through (without `auth`). Bad credentials still fail. */
+  optional?: boolean
+  /** Scopes the token must grant (all of them); a space-separated string or a list. */
+  scope?: string | readonly string[]
+}
+
+/** @internal */
+export interface AuthSettings {
+  readonly realm: string
+  readonly optional: boolean
+  readonly scopes: readonly string[] | undefined
+}
+
+/** @internal An error response, ready to be written by an adapter. */
+export interface AuthFailure {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: { readonly error: string; readonly error_description: string }
+}
+
+/** @internal */
+export type AuthOutcome =
+  | { readonly ok: true; readonly auth: HallpassAuth | undefined }
+  | { readonly ok: false; readonly failure: AuthFailure }
+
+export const DEFAULT_REALM = 'hallpass'
+
+// Not a hallpass error code (nothing was verified): the fixed text the server uses too.
+const MALFORMED_HEADER = 'The request has a malformed Authorization header'
+
+/** @internal Checks adapter options once, at setup. `prefix` names where they came from. */
+export function checkAuthOptions(options: unknown, prefix = '', extraKeys: readonly string[] = []): AuthSettings {
+  if (options === undefined) return { realm: DEFAULT_REALM, optional: false, scopes: undefined }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) throw new ConfigInvalid(prefix || 'options', 'must be an object')
+  for (const key of Object.keys(options)) {
+    if (!['realm', 'optional', 'scope', ...extraKeys].includes(key)) throw new ConfigInvalid(prefix + key, 'is not a known option')
+  }
+  const { realm, optional, scope } = options as AuthOptions
+  if (realm !== undefined && (typeof realm !== 'string' || realm.length === 0)) throw new ConfigInvalid(`${prefix}realm`, 'must be a non-empty string')
+  if (optional !== undefined && typeof optional !== 'boolean') throw new ConfigInvalid(`${prefix}optional`, 'must be a boolean')
+  const scopes = checkScopeOption(scope, `${prefix}scope`)
+  // An optional route lets anonymous requests through, which a scope requirement forbids:
+  // refuse the ambiguous combination rather than guess which one was meant.
+  if (optional === true && scopes !== undefined) throw new ConfigInvalid(`${prefix}scope`, 'cannot be combined with optional: true')
+  return { realm: realm ?? DEFAULT_REALM, optional: optional ?? false, scopes }
+}
+
+/** @internal Checks the verifier argument of an adapter. */
+export function checkVerifier(verifier: unknown): TokenVerifier {
+  if (typeof verifier !== 'object' || verifier === null || typeof (verifier as Partial<TokenVerifier>).verify !== 'function') {
+    throw new ConfigInvalid('verifier', 'must be a verifier from createVerifier (an object with verify(token))')
+  }
+  return verifier as TokenVerifier
+}
+
+/**
+ * @internal Authenticates one request from its raw Authorization header value(s). Errors that
+ * are not hallpass errors (bugs) propagate to the framework's own error handling.
+ */
+export function authenticateHeader(verifier: TokenVerifier, header: string | readonly string[] | undefined, settings: AuthSettings): AuthOutcome {
+  const bearer = parseBearerHeader(header)
+  if (bearer.kind === 'none') {
+    if (settings.optional) return { ok: true, auth: undefined }
+    // RFC 6750 §3.1: a request without credentials gets a challenge with no error code.
+    return {
+      ok: false,
+      failure: {
+        status: 401,
+        headers: { 'www-authenticate': buildBearerChallenge({ realm: settings.realm }) },
+        body: { error: 'unauthorized', error_description: 'Authentication required' },
+      },
+    }
+  }
+  if (bearer.kind === 'invalid') {
+    // RFC 6750 §3.1 invalid_request: another scheme, a malformed token or several credentials.
+    return {
+      ok: false,
+      failure: {
+        status: 400,
+        headers: { 'www-authenticate': buildBearerChallenge({ realm: settings.realm, error: 'invalid_request', description: MALFORMED_HEADER }) },
+        body: { error: 'invalid_request', error_description: MALFORMED_HEADER },
+      },
+    }
+  }
+  try {
+    const claims = verifier.verify(bearer.token)
+    if (settings.scopes !== undefined) requireScopes(claims, settings.scopes)
+    return { ok: true, auth: Object.freeze({ claims, token: bearer.token }) }
+  } catch (error) {
+    return { ok: false, failure: failureFor(error, settings.realm) }
+  }
+}
+
+/** @internal The response for a hallpass error, in RFC 6750 terms; rethrows anything else. */
+export function failureFor(error: unknown, realm: string): AuthFailure {
+  if (!(error instanceof HallpassError)) throw error
+  const mapped = toHttpError(error.code, 'resource')
+  const headers: Record<string, string> = {}
+  // Challenges go with 401 and 403 (RFC 6750 §3); a 503 is not the credential's fault and a
+  // challenge would invite the client to throw its token away.
+  if (mapped.status === 401 || mapped.status === 403) {
+    headers['www-authenticate'] = buildBearerChallenge({
+      realm,
+      error: mapped.error,
+      description: mapped.description,
+      scope: error instanceof ScopeInsufficient ? error.required.join(' ') : undefined,
+    })
+  }
+  return { status: mapped.status, headers, body: { error: mapped.error, error_description: mapped.description } }
+}
+
+/** @internal The 401 of a scope check on a request that was not authenticated. */
+export function missingCredentials(realm: string): AuthFailure {
+  return {
+    status: 401,
+    headers: { 'www-authenticate': buildBearerChallenge({ realm }) },
+    body: { error: 'unauthorized', error_description: 'Authentication required' },
+  }
+}
+
+/** @internal A Node request as the adapters see it (IncomingMessage, or a framework's fake one). */
+export interface NodeRequestLike {
+  readonly headers: IncomingHttpHeaders
+  readonly headersDistinct?: Record<string, string[] | undefined>
+  readonly rawHeaders?: readonly string[]
+}
+
+/**
+ * @internal The Authorization header value(s) of a Node request. Node keeps only the first of
+ * several `Authorization` headers in `req.headers` (it discards duplicates of that header), so
+ * a request carrying two credentials would look like one: read every occurrence instead, and
+ * let the bearer parser refuse the request (RFC 6750 §2: one method, one token).
+ */
+export function nodeAuthorization(req: NodeRequestLike): string | readonly string[] | undefined {
+  let values: readonly string[] | undefined
+  if (req.headersDistinct !== undefined) {
+    values = req.headersDistinct.authorization
+  } else if (req.rawHeaders !== undefined) {
+    const found: string[] = []
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+      if (req.rawHeaders[i]!.toLowerCase() === 'authorization') found.push(req.rawHeaders[i + 1]!)
+    }
+    values = found.length === 0 ? undefined : found
+  } else {
+    return req.headers.authorization
+  }
+  if (values === undefined || values.length === 0) return undefined
+  return values.length === 1 ? values[0] : values
+}
