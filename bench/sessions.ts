@@ -43,6 +43,7 @@ import {
   type SectionResult,
   type TargetResult,
 } from './harness.ts'
+import { createRandomPool } from '../src/session/random-pool.ts'
 
 const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'
@@ -340,14 +341,15 @@ function makeSeed(count: number, now: number): Array<[SessionRecord, AuditEvent]
 /**
  * The floor of one refresh: the access-token signature (signJwt, the manager's own signing key
  * and algorithm, a claim set of the same shape as the manager's), the SHA-256 of the presented
- * secret, the HMAC-SHA256 successor and its SHA-256, and the 16 random bytes of the `jti`.
- * No parsing, no store, no record handling.
+ * secret, the HMAC-SHA256 successor and its SHA-256, and the 16 random bytes of the `jti`
+ * (from the same kind of pool as the manager's). No parsing, no store, no record handling.
  */
 function makeFloor(manager: SessionManager, chainKey: Uint8Array): (i: number) => string {
   const key = manager.keys.signingKey()
   const ttl = manager.options.accessTokenTtlSeconds
   const secrets = Array.from({ length: 64 }, () => randomBytes(32).toString('base64url'))
   const sids = Array.from({ length: 64 }, () => randomBytes(16).toString('base64url'))
+  const jtiBytes = createRandomPool()
   return (i) => {
     const secret = secrets[i & 63]!
     const sid = sids[i & 63]!
@@ -362,7 +364,7 @@ function makeFloor(manager: SessionManager, chainKey: Uint8Array): (i: number) =
       sub: 'bench-refresh-000001',
       iat,
       exp: iat + ttl,
-      jti: randomBytes(16).toString('base64url'),
+      jti: jtiBytes(16).toString('base64url'),
       sid,
       aud: AUDIENCE,
       scope: SESSION_SCOPE,

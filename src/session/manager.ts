@@ -10,7 +10,7 @@
  * immediately previous token inside a short grace window, which gets the very same successor
  * (see refresh-token.ts for why that needs no stored plaintext).
  */
-import { randomBytes as nodeRandomBytes } from 'node:crypto'
+import { createRandomPool } from './random-pool.ts'
 import {
   ConfigInvalid,
   RefreshTokenInvalid,
@@ -86,6 +86,7 @@ export interface SessionManagerOptions {
   resolveClaims?: (session: SessionInfo) => Promise<ResolvedClaims | undefined> | ResolvedClaims | undefined
   /** Clock in epoch milliseconds (default `Date.now`). */
   now?: () => number
+  /** Source of the random bytes of ids, secrets and `jti`s (default: a pool over `crypto.randomFillSync`). */
   randomBytes?: (size: number) => Uint8Array
 }
 
@@ -186,7 +187,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
   const { store } = options
   const { keyEncryptionKey, refreshChainKey } = deriveKeys(options.secret)
   const now = checkFunction<() => number>(options.now, 'now') ?? Date.now
-  const random = checkFunction<(size: number) => Uint8Array>(options.randomBytes, 'randomBytes') ?? nodeRandomBytes
+  const random = checkFunction<(size: number) => Uint8Array>(options.randomBytes, 'randomBytes') ?? createRandomPool()
   const resolveClaims = checkFunction<NonNullable<SessionManagerOptions['resolveClaims']>>(options.resolveClaims, 'resolveClaims')
   const allowedClaims = options.accessToken?.allowedClaims === undefined ? undefined : new Set(checkStringList(options.accessToken.allowedClaims, 'accessToken.allowedClaims'))
   const maxClaimsBytes = checkPositiveInteger(options.accessToken?.maxClaimsBytes, 'accessToken.maxClaimsBytes') ?? SESSION_DEFAULTS.maxClaimsBytes
@@ -202,7 +203,11 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     now,
   })
 
-  const randomId = (bytes: number): string => Buffer.from(random(bytes)).toString('base64url')
+  // Encoded at once: the default source hands out views of a pool that the next call reuses.
+  const randomId = (bytes: number): string => {
+    const value = random(bytes)
+    return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toString('base64url')
+  }
   // Every access token of a session revoked at `at` has expired by this time (epoch seconds).
   const feedExpAt = (at: number): number => Math.ceil(at / 1000) + config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS
 

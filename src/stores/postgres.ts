@@ -37,6 +37,7 @@ import type {
 import type { AuditEvent, RevocationEntry, SessionRecord } from '../session/types.ts'
 import {
   auditFromJson,
+  deviceUpdate,
   parseDecimalCursor,
   revocationFromRow,
   sessionFromRow,
@@ -659,7 +660,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           encodeText(input.newHash),
           input.now,
           input.idleExpiresAt,
-          encodeJson(input.device ?? {}),
+          encodeJson(deviceUpdate(input.device)),
           input.audit.at,
           encodeJson(input.audit),
         ])

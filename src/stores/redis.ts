@@ -77,6 +77,7 @@ import {
   saveKeyringScript,
   type RedisScript,
 } from './redis-scripts.ts'
+import { deviceUpdate } from './internal/rows.ts'
 
 /** An ioredis client: a standalone `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster
@@ -393,7 +394,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
             num(input.idleExpiresAt),
             String(input.generation + 1),
             RETENTION_MARGIN_MS,
-            ...deviceFields(input.device),
+            ...deviceFields(deviceUpdate(input.device)),
           ]),
         )
         const session = parseRecord(asArray(reply[1]))

@@ -444,6 +444,25 @@ function describeRotation(storeCase: StoreCase): void {
     assert.deepEqual(await store.getSession(bare.id), r4.session)
   })
 
+  storeCase('a rotation merges hostile device strings as plain values, and cannot delete or inject members', async (store) => {
+    let record = await seed(store, { device: { userAgent: 'UA-1', ip: '192.0.2.1', label: 'phone' } })
+    for (const text of HOSTILE_STRINGS) {
+      const result = await store.rotateRefreshToken(rotation(record, { device: { ip: text } }))
+      assert.ok(result.rotated, JSON.stringify(text))
+      assert.deepEqual(result.session?.device, { userAgent: 'UA-1', ip: text, label: 'phone' }, JSON.stringify(text))
+      record = result.session!
+    }
+    // Members that are not strings (a caller bypassing the manager's sanitising) change nothing:
+    // a null must not delete, an object must not be merged, __proto__ stays a plain member.
+    const odd = JSON.parse('{"userAgent":null,"label":{"nested":"x"},"__proto__":"p"}') as DeviceInfo
+    const result = await store.rotateRefreshToken(rotation(record, { device: odd }))
+    assert.ok(result.rotated)
+    assert.equal(result.session?.device.userAgent, 'UA-1')
+    assert.equal(result.session?.device.label, 'phone')
+    assert.equal(Object.getPrototypeOf(result.session?.device), Object.prototype)
+    assert.deepEqual(await store.getSession(record.id), result.session)
+  })
+
   storeCase('50 concurrent rotations with the same input: exactly one wins', async (store) => {
     const record = await seed(store)
     const input = rotation(record)

@@ -8,6 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
 import type { RevocationEntry, SessionStore } from '../../src/session/index.ts'
+import { sqliteMigrations } from '../../src/stores/sql/sqlite-migrations.ts'
 import { createSqliteStore, SQLITE_SCHEMA_VERSION } from '../../src/stores/sqlite.ts'
 import { describeStoreConformance, FIXTURE_NOW, sessionRecordFixture } from '../../src/testing/index.ts'
 
@@ -119,6 +120,41 @@ describe('sqlite store: schema and pragmas', () => {
     }
   })
 
+  it('upgrades a version-1 database: audit trail kept in order, the idle index and audit AUTOINCREMENT gone', async () => {
+    const tmp = tempDir()
+    const path = join(tmp.dir, 'sessions.db')
+    try {
+      // A database as release 1 left it, with a subject's audit trail (two events in one millisecond).
+      const old = new Database(path)
+      old.exec(sqliteMigrations[0]!)
+      old.pragma('user_version = 1')
+      const insert = old.prepare('INSERT INTO hallpass_audit (subject, at, event) VALUES (?, ?, ?)')
+      const events = [1, 2, 2, 3].map((at, i) => ({ type: 'session.created', at: FIXTURE_NOW + at, sessionId: `s${i}`, subject: 'alice' }))
+      for (const event of events) insert.run(event.subject, event.at, JSON.stringify(event))
+      old.close()
+
+      const store = createSqliteStore({ path })
+      assert.deepEqual(await store.listAudit('alice', 10), [...events].reverse())
+      const record = await seed(store, { subject: 'alice' })
+      assert.equal((await store.listAudit('alice', 10)).length, 5)
+      assert.deepEqual(await store.getSession(record.id), record)
+      await store.close()
+
+      const check = new Database(path, { readonly: true })
+      assert.equal(check.pragma('user_version', { simple: true }), SQLITE_SCHEMA_VERSION)
+      const indexes = check.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'hallpass%' ORDER BY name").pluck().all()
+      assert.ok(!indexes.includes('hallpass_sessions_idle'), indexes.join())
+      assert.ok(indexes.includes('hallpass_audit_subject_at'), indexes.join())
+      const auditSql = check.prepare("SELECT sql FROM sqlite_master WHERE name = 'hallpass_audit'").pluck().get() as string
+      assert.doesNotMatch(auditSql, /AUTOINCREMENT/)
+      assert.deepEqual(check.prepare("SELECT name FROM sqlite_sequence WHERE name = 'hallpass_audit'").all(), [])
+      assert.equal(check.pragma('integrity_check', { simple: true }), 'ok')
+      check.close()
+    } finally {
+      tmp.remove()
+    }
+  })
+
   it('refuses a database whose schema is newer than this release, changing nothing', () => {
     const tmp = tempDir()
     const path = join(tmp.dir, 'sessions.db')
@@ -146,6 +182,8 @@ describe('sqlite store: schema and pragmas', () => {
       assert.equal(db.pragma('synchronous', { simple: true }), 1)
       assert.equal(db.pragma('foreign_keys', { simple: true }), 1)
       assert.equal(db.pragma('busy_timeout', { simple: true }), 2500)
+      // Checkpoints every 10,000 pages, not on every ~300th refresh (bench/README.md).
+      assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), 10000)
       // An injected connection belongs to the caller: close() leaves it open.
       await store.close()
       assert.equal(db.open, true)

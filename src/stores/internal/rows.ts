@@ -150,13 +150,20 @@ export function sessionFromRow(row: SessionRow): SessionRecord {
 }
 
 /**
- * The stored device with the refresh's defined facts laid over it (`{...stored, ...fresh}`).
- * Built with spread and `Object.fromEntries` (define, never assign), so a hostile `__proto__`
- * member stays a plain member instead of swapping the prototype.
+ * The device members a rotation merges into the stored device: only its string members, so a
+ * member the refresh did not send keeps its stored value and nothing can delete one (a `null`
+ * in an RFC 7396 merge patch would) or nest an object. Every store merges exactly these.
+ * Members are defined, never assigned, so a hostile `__proto__` member stays a plain member
+ * instead of swapping the prototype.
  */
-export function mergeDevice(stored: JsonLike, fresh: DeviceInfo | undefined): DeviceInfo {
-  const defined = Object.fromEntries(Object.entries(fresh ?? {}).filter(([, value]) => value !== undefined))
-  return { ...readObject(stored, 'session device'), ...defined }
+export function deviceUpdate(fresh: DeviceInfo | undefined): DeviceInfo {
+  if (fresh === undefined || fresh === null) return {}
+  const update: Record<string, string> = {}
+  for (const name of Object.keys(fresh)) {
+    const value = (fresh as Record<string, unknown>)[name]
+    if (typeof value === 'string') Object.defineProperty(update, name, { value, enumerable: true, writable: true, configurable: true })
+  }
+  return update
 }
 
 /** The audit event as stored: the whole event as JSON, so optional members round-trip exactly. */

@@ -64,5 +64,26 @@ export const sqliteMigrations: readonly string[] = [
     version INTEGER NOT NULL CHECK (version > 0),
     data    TEXT    NOT NULL
   );
+  `,  // 2: fewer pages written per refresh (bench/README.md, "Where the SQLite refresh time goes").
+  // - The idle-deadline index moved on every rotation (a delete in one leaf, an insert in
+  //   another) and served only purgeExpired, which runs rarely and may scan the table.
+  // - hallpass_audit.seq loses AUTOINCREMENT, which rewrote sqlite_sequence on every audit row.
+  //   seq is only a tie-break between events of the same millisecond, never exposed: a plain
+  //   rowid is still max + 1, so the order holds. (The feed keeps AUTOINCREMENT: its seq is a
+  //   cursor, see above.)
+  `
+  DROP INDEX hallpass_sessions_idle;
+
+  CREATE TABLE hallpass_audit_v2 (
+    seq     INTEGER PRIMARY KEY,
+    subject TEXT    NOT NULL,
+    at      INTEGER NOT NULL,
+    event   TEXT    NOT NULL
+  );
+  INSERT INTO hallpass_audit_v2 (seq, subject, at, event) SELECT seq, subject, at, event FROM hallpass_audit;
+  DROP TABLE hallpass_audit;
+  ALTER TABLE hallpass_audit_v2 RENAME TO hallpass_audit;
+  DELETE FROM sqlite_sequence WHERE name = 'hallpass_audit';
+  CREATE INDEX hallpass_audit_subject_at ON hallpass_audit (subject, at, seq);
   `,
 ]
