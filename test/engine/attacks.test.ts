@@ -27,8 +27,9 @@ import {
   type JwtVerifierOptions,
   type KeyResolver,
 } from '../../src/index.ts'
+import { vectorPath } from './vectors/load.ts'
 
-const VECTORS = resolve(process.cwd(), '../shared/vectors')
+const VECTORS = vectorPath('.')
 const readVector = (path: string): string => readFileSync(resolve(VECTORS, path), 'utf8')
 
 const NOW = 1_800_000_000

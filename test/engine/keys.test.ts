@@ -20,8 +20,9 @@ import {
   type JwsKey,
   type KeyMaterial,
 } from '../../src/index.ts'
+import { vectorPath } from './vectors/load.ts'
 
-const VECTORS = resolve(process.cwd(), '../shared/vectors')
+const VECTORS = vectorPath('.')
 const readJson = <T>(path: string): T => JSON.parse(readFileSync(resolve(VECTORS, path), 'utf8')) as T
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k']

@@ -19,8 +19,9 @@ import {
   type JweKeyMaterial,
 } from '../../../src/index.ts'
 import { decryptCompact } from '../../../src/engine/jwe/decrypt.ts'
+import { VECTORS_ROOT } from '../vectors/load.ts'
 
-const VECTORS = new URL('../../../../shared/vectors/', import.meta.url)
+const VECTORS = VECTORS_ROOT
 const readVector = (relative: string): string => readFileSync(fileURLToPath(new URL(relative, VECTORS)), 'utf8')
 
 const NOW = 1_900_000_000

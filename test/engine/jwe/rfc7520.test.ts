@@ -1,5 +1,5 @@
 // RFC 7520 (JOSE Cookbook) §5 JWE examples, §6 nested JWT, and the cookbook's X25519 ECDH-ES
-// example (shared/vectors/rfc7520/). Compact outputs decrypt to the given plaintext with the
+// example (test/vectors/rfc7520/). Compact outputs decrypt to the given plaintext with the
 // given key; 5.1 (RSA1_5), 5.3 (PBES2) and 5.9 (zip) are refused; the JSON serializations
 // (every `output.json` / `output.json_flat`, and 5.10-5.13, which have nothing else) are refused.
 import assert from 'node:assert/strict'
@@ -17,8 +17,9 @@ import {
   type JweAlgorithm,
 } from '../../../src/index.ts'
 import { decryptCompact } from '../../../src/engine/jwe/decrypt.ts'
+import { VECTORS_ROOT } from '../vectors/load.ts'
 
-const ROOT = new URL('../../../../shared/vectors/rfc7520/', import.meta.url)
+const ROOT = new URL('rfc7520/', VECTORS_ROOT)
 const read = <T>(relative: string): T => JSON.parse(readFileSync(fileURLToPath(new URL(relative, ROOT)), 'utf8')) as T
 
 interface JweExample {

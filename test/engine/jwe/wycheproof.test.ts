@@ -1,4 +1,4 @@
-// Wycheproof JWE vectors (shared/vectors/README.md §1a): `json_web_encryption_test.json` (139
+// Wycheproof JWE vectors (test/vectors/README.md §1a): `json_web_encryption_test.json` (139
 // cases) and the JWE cases of `json_web_crypto_test.json`. They test raw JWE decryption (the
 // plaintexts are not JWTs), so they go through the internal `decryptCompact`, which applies
 // the same policy as `decryptJwt`, with each group's private JWK as given.
@@ -14,8 +14,9 @@ import { fileURLToPath } from 'node:url'
 import { describe, it } from 'node:test'
 import { HallpassError, type Jwk } from '../../../src/index.ts'
 import { decryptCompact } from '../../../src/engine/jwe/decrypt.ts'
+import { VECTORS_ROOT } from '../vectors/load.ts'
 
-const VECTORS = new URL('../../../../shared/vectors/wycheproof/testvectors_v1/', import.meta.url)
+const VECTORS = new URL('wycheproof/testvectors_v1/', VECTORS_ROOT)
 
 interface JweCase {
   tcId: number

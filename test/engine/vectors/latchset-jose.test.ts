@@ -1,5 +1,5 @@
 // RFC 7515 Appendix A, RFC 7517 Appendices A/B and RFC 7638 §3.1 examples, as shipped by the
-// C jose library (shared/vectors/latchset-jose/, README §3), through the public API.
+// C jose library (test/vectors/latchset-jose/, README §3), through the public API.
 //
 // Not run: rfc7515_A.6 (general JSON serialization, two signatures) and rfc7515_A.7 (flattened
 // JSON). hallpass reads compact JWS only, since a JWT is always compact (RFC 7519 §1).

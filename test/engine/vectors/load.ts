@@ -1,5 +1,5 @@
-// Reads the public test vectors in `shared/vectors/` (read-only, beside the repo: see
-// shared/vectors/README.md) and holds the small helpers every vector suite shares: typed views
+// Reads the public test vectors in `test/vectors/` (third-party data copied byte for byte, with
+// licences and checksums: see test/vectors/README.md) and holds the small helpers every vector suite shares: typed views
 // of the Wycheproof file format, a lenient peek at a token's segments (only to choose which API
 // a case goes through, never to decide a verdict), and a collector that gathers every mismatch
 // of a file so one run reports all of them as `file#tcId`.
@@ -7,10 +7,10 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { HallpassError } from '../../../src/index.ts'
 
-// test/engine/vectors/ → repo root is three levels up, and shared/ sits beside the repo.
-const VECTORS_ROOT = new URL('../../../../shared/vectors/', import.meta.url)
+/** The vector folder, test/vectors/ (this file is in test/engine/vectors/). */
+export const VECTORS_ROOT = new URL('../../vectors/', import.meta.url)
 
-/** Absolute path of a file under shared/vectors/. */
+/** Absolute path of a file under test/vectors/. */
 export function vectorPath(relative: string): string {
   return fileURLToPath(new URL(relative, VECTORS_ROOT))
 }

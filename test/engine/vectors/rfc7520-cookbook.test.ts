@@ -1,5 +1,5 @@
 // The JOSE Cookbook (RFC 7520 §4), RFC 8037 A.4 (Ed25519) and RFC 7797 examples
-// (shared/vectors/rfc7520/, README §2) through the public API.
+// (test/vectors/rfc7520/, README §2) through the public API.
 //
 // Every example with a compact serialization must verify with its key; one changed character
 // in its header, payload or signature must not. JWTs are always compact (RFC 7519 §1) and

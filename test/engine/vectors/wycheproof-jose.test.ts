@@ -1,4 +1,4 @@
-// Wycheproof's JOSE-level JWS vectors (shared/vectors/README.md §1a) through the public API:
+// Wycheproof's JOSE-level JWS vectors (test/vectors/README.md §1a) through the public API:
 // json_web_signature_test.json, json_web_key_test.json and the JWS groups of
 // json_web_crypto_test.json. Every case gets the verdict its file expects (valid: verifies,
 // invalid: rejected, acceptable: either) and, where the class of attack is clear, the exact
