@@ -10,6 +10,9 @@
  * of revoked sessions, then the feed policy, then the required scopes. Keys and revocations
  * are kept current in the background.
  *
+ * Revocations come from the issuer's SSE feed, or with `revocation.store` straight from its
+ * PostgreSQL or Redis store (src/verify/store-feed.ts).
+ *
  * Revocation policy when the feed is unreachable (or the denylist overflowed): tokens keep
  * verifying for `failOpenForSeconds` (default 60) of staleness, then every verification fails
  * with `ERR_REVOCATION_FEED_STALE` (503: fail closed without blaming the token) until the feed
@@ -46,6 +49,7 @@ import {
   type RevocationFeed,
 } from './revocation-feed.ts'
 import { checkScopeOption, requireScopes } from './scope.ts'
+import { checkRevocationStore, DEFAULT_LIVENESS_INTERVAL_SECONDS, openStoreFeed, type RevocationStore } from './store-feed.ts'
 import { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES, type CachedToken, type TokenCache, type TokenCacheOptions } from './token-cache.ts'
 import type { VerifierEventHook } from './types.ts'
 
@@ -54,6 +58,15 @@ export type RevocationPolicy = 'fail-open' | 'fail-closed'
 export interface RevocationOptions extends FeedConnectionOptions {
   /** The SSE feed (default: the discovery document's `hallpass_revocation_feed`). */
   feedUrl?: string
+  /**
+   * Follow revocations straight from hallpass's PostgreSQL or Redis store (LISTEN/NOTIFY or
+   * pub/sub) instead of the SSE feed: a store from `hallpass/stores/postgres` or
+   * `hallpass/stores/redis` opened on the same database (and schema or prefix) as the server.
+   * The verifier does not close it.
+   */
+  store?: RevocationStore
+  /** With `store`: how often the store is pinged to know it is reachable (default 5). */
+  livenessIntervalSeconds?: number
   /**
    * `fail-closed` (default): after `failOpenForSeconds` of staleness, refuse every token with
    * `ERR_REVOCATION_FEED_STALE`. `fail-open`: keep accepting tokens however stale the feed is.
@@ -169,6 +182,7 @@ export const VERIFIER_DEFAULTS = Object.freeze({
   jwksCache: JWKS_CACHE_DEFAULTS,
   revocation: Object.freeze({
     policy: 'fail-closed' satisfies RevocationPolicy,
+    livenessIntervalSeconds: DEFAULT_LIVENESS_INTERVAL_SECONDS,
     failOpenForSeconds: 60,
     maxEntries: DEFAULT_DENYLIST_MAX_ENTRIES,
     sweepIntervalSeconds: 60,
@@ -183,7 +197,7 @@ const OPTION_NAMES = [
   'fetch', 'now', 'timers', 'random', 'onEvent',
 ] as const
 const REVOCATION_OPTION_NAMES = [
-  'feedUrl', 'policy', 'failOpenForSeconds', 'maxEntries', 'sweepIntervalSeconds',
+  'feedUrl', 'store', 'livenessIntervalSeconds', 'policy', 'failOpenForSeconds', 'maxEntries', 'sweepIntervalSeconds',
   'initialCursor', 'minReconnectDelaySeconds', 'maxReconnectDelaySeconds', 'connectTimeoutSeconds', 'idleTimeoutSeconds',
 ] as const
 
@@ -251,7 +265,7 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   })
 
   let metadata: IssuerMetadata | undefined
-  if ((localKeys === undefined && jwksUri === undefined) || (revocation !== undefined && revocation.feedUrl === undefined)) {
+  if ((localKeys === undefined && jwksUri === undefined) || (revocation !== undefined && revocation.feedUrl === undefined && revocation.store === undefined)) {
     metadata = await fetchIssuerMetadata(io, issuer, limits)
   }
 
@@ -271,7 +285,7 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   let closed = false
   if (revocation !== undefined) {
     const feedUrl = revocation.feedUrl ?? metadata?.revocationFeedUrl
-    if (feedUrl === undefined) {
+    if (feedUrl === undefined && revocation.store === undefined) {
       remote?.close()
       throw new ConfigInvalid('revocation.feedUrl', 'is required: the discovery document names no "hallpass_revocation_feed" (or pass revocation: false)')
     }
@@ -287,10 +301,10 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
       sweepTimer = io.timers.setTimeout(sweep, revocation.sweepIntervalMs)
     }
     sweepTimer = io.timers.setTimeout(sweep, revocation.sweepIntervalMs)
-    feed = await openRevocationFeed({ url: checkFetchUrl(feedUrl, 'revocation.feedUrl', issuer.devHttp), ...revocation.connection }, io, {
-      onRevocation: ({ sid, exp }) => list.add(sid, exp, Math.floor(io.now() / 1000)),
-      onEvent,
-    })
+    const hooks = { onRevocation: ({ sid, exp }: { sid: string; exp: number }) => list.add(sid, exp, Math.floor(io.now() / 1000)), onEvent }
+    feed = revocation.store !== undefined
+      ? await openStoreFeed(revocation.store, { initialCursor: revocation.connection.initialCursor, livenessIntervalMs: revocation.livenessIntervalMs }, io, hooks)
+      : await openRevocationFeed({ url: checkFetchUrl(feedUrl!, 'revocation.feedUrl', issuer.devHttp), ...revocation.connection }, io, hooks)
   }
 
   const counters = { verified: 0, hits: 0, misses: 0 }
@@ -397,6 +411,8 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
 
 interface RevocationSettings {
   readonly feedUrl: string | undefined
+  readonly store: RevocationStore | undefined
+  readonly livenessIntervalMs: number
   readonly policy: RevocationPolicy
   readonly failOpenForMs: number
   readonly maxEntries: number | undefined
@@ -409,8 +425,12 @@ function checkRevocation(value: RevocationOptions | false | undefined, devHttp: 
   const options = checkObject(value, 'revocation', REVOCATION_OPTION_NAMES) as RevocationOptions
   const policy = options.policy ?? 'fail-closed'
   if (policy !== 'fail-open' && policy !== 'fail-closed') throw new ConfigInvalid('revocation.policy', 'must be "fail-open" or "fail-closed"')
+  if (options.store !== undefined && options.feedUrl !== undefined) throw new ConfigInvalid('revocation.store', 'cannot be combined with "revocation.feedUrl": give one source')
   return {
     feedUrl: options.feedUrl === undefined ? undefined : checkFetchUrl(options.feedUrl, 'revocation.feedUrl', devHttp),
+    store: options.store === undefined ? undefined : checkRevocationStore(options.store, 'revocation.store'),
+    livenessIntervalMs:
+      checkSeconds(options.livenessIntervalSeconds, 'revocation.livenessIntervalSeconds', DEFAULT_LIVENESS_INTERVAL_SECONDS) * 1000,
     policy,
     failOpenForMs: checkSeconds(options.failOpenForSeconds, 'revocation.failOpenForSeconds', VERIFIER_DEFAULTS.revocation.failOpenForSeconds, { allowZero: true }) * 1000,
     maxEntries: checkPositiveInteger(options.maxEntries, 'revocation.maxEntries'),

@@ -36,5 +36,6 @@ export {
   type RevocationFeedOptions,
 } from './revocation-feed.ts'
 export { hasScopes, requireScopes } from './scope.ts'
+export type { RevocationStore } from './store-feed.ts'
 export { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES, type CachedToken, type TokenCache, type TokenCacheOptions } from './token-cache.ts'
 export type { FetchFunction, VerifierEvent, VerifierEventHook, VerifierTimers } from './types.ts'
