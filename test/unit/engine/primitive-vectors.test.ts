@@ -1,4 +1,4 @@
-// Wycheproof's primitive signature vectors (shared/vectors/README.md §1b) against the signature
+// Wycheproof's primitive signature vectors (test/vectors/README.md §1b) against the signature
 // check of the JWS hot path. Their messages are arbitrary bytes, not `header.payload` signing
 // inputs (none of them even looks like one), so no compact token can carry them: the suite
 // imports each group key with the public `importKey`, exactly as an application would, and calls
