@@ -11,9 +11,10 @@ import { parseArgs } from 'node:util'
 import { engineSection } from './engine.ts'
 import { serverSection } from './server.ts'
 import { sessionsSection } from './sessions.ts'
+import { verifySection } from './verify.ts'
 import { formatSection, sectionToJson, type BenchSection } from './harness.ts'
 
-const SECTIONS: readonly BenchSection[] = [engineSection, sessionsSection, serverSection]
+const SECTIONS: readonly BenchSection[] = [engineSection, sessionsSection, serverSection, verifySection]
 
 const USAGE = `usage: npm run -s bench -- [--only <section>[,<section>]] [--filter <text>] [--clock wall|cpu]
                             [--quick] [--json] [--strict] [--list]
