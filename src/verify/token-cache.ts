@@ -1,8 +1,8 @@
 /**
  * @module hallpass/verify
  *
- * The verified-token cache: a bounded LRU from the whole token string to the claims its
- * signature was verified for. Services see the same access token many times during its short
+ * The verified-token cache: a bounded cache (CLOCK, an LRU approximation) from the whole token
+ * string to the claims its signature was verified for. Services see the same access token many times during its short
  * life; a hit skips the signature check (the expensive part) and nothing else.
  *
  * What a hit still checks, every time (in `createVerifier`): `exp` and `nbf` against the clock,
@@ -51,41 +51,78 @@ export const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000
 export function createTokenCache(options: TokenCacheOptions = {}): TokenCache {
   checkKnownKeys(options, ['maxEntries'], 'cache.')
   const maxEntries = checkPositiveInteger(options.maxEntries, 'cache.maxEntries') ?? DEFAULT_TOKEN_CACHE_ENTRIES
-  // A Map iterates in insertion order: re-inserting on each hit keeps the least recently used
-  // entry first, which is the one evicted.
-  const entries = new Map<string, CachedToken>()
+  // CLOCK ("second chance"), not a Map kept in LRU order: evicting a Map's first key makes V8
+  // skip every deleted slot before it, ~7 µs per eviction at 10,000 entries, paid on every
+  // request when tokens do not repeat. Here entries sit in fixed slots; a hit sets the slot's
+  // bit; the hand evicts the first slot without it, clearing bits as it passes. A new token
+  // starts without its bit, so tokens seen once leave before tokens seen again.
+  const slotOf = new Map<string, number>()
+  const tokens: Array<string | undefined> = []
+  const values: Array<CachedToken | undefined> = []
+  const referenced = new Uint8Array(maxEntries)
+  const free: number[] = []
+  let hand = 0
+
+  function evictAt(slot: number): void {
+    slotOf.delete(tokens[slot]!)
+    tokens[slot] = undefined
+    values[slot] = undefined
+    referenced[slot] = 0
+  }
+
+  function takeSlot(): number {
+    if (free.length > 0) return free.pop()!
+    if (tokens.length < maxEntries) return tokens.length
+    // Every slot is taken (free slots are in `free`): at most one lap clears every bit.
+    while (referenced[hand] === 1) {
+      referenced[hand] = 0
+      hand = (hand + 1) % maxEntries
+    }
+    const slot = hand
+    hand = (hand + 1) % maxEntries
+    evictAt(slot)
+    return slot
+  }
+
   return {
     get(token: string): CachedToken | undefined {
-      const entry = entries.get(token)
-      if (entry !== undefined) {
-        entries.delete(token)
-        entries.set(token, entry)
-      }
-      return entry
+      const slot = slotOf.get(token)
+      if (slot === undefined) return undefined
+      referenced[slot] = 1
+      return values[slot]
     },
     set(token: string, entry: CachedToken): void {
-      entries.delete(token)
-      if (entries.size >= maxEntries) {
-        const oldest = entries.keys().next()
-        if (oldest.done !== true) entries.delete(oldest.value)
+      const existing = slotOf.get(token)
+      if (existing !== undefined) {
+        values[existing] = entry
+        return
       }
-      entries.set(token, entry)
+      const slot = takeSlot()
+      tokens[slot] = token
+      values[slot] = entry
+      referenced[slot] = 0
+      slotOf.set(token, slot)
     },
     delete(token: string): void {
-      entries.delete(token)
+      const slot = slotOf.get(token)
+      if (slot === undefined) return
+      evictAt(slot)
+      free.push(slot)
     },
     retainKeys(keys: ReadonlySet<JwsKey>): number {
       let removed = 0
-      for (const [token, entry] of entries) {
-        if (!keys.has(entry.key)) {
-          entries.delete(token)
+      for (let slot = 0; slot < tokens.length; slot++) {
+        const entry = values[slot]
+        if (entry !== undefined && !keys.has(entry.key)) {
+          evictAt(slot)
+          free.push(slot)
           removed++
         }
       }
       return removed
     },
     get size() {
-      return entries.size
+      return slotOf.size
     },
     maxEntries,
   }

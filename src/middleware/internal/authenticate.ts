@@ -159,20 +159,24 @@ export interface NodeRequestLike {
  * several `Authorization` headers in `req.headers` (it discards duplicates of that header), so
  * a request carrying two credentials would look like one: read every occurrence instead, and
  * let the bearer parser refuse the request (RFC 6750 §2: one method, one token).
+ *
+ * `rawHeaders` is scanned directly: `headersDistinct` would build an object of every header
+ * on each request (~2.7 µs with a handful of headers, against ~0.1 µs for the scan).
  */
 export function nodeAuthorization(req: NodeRequestLike): string | readonly string[] | undefined {
-  let values: readonly string[] | undefined
-  if (req.headersDistinct !== undefined) {
-    values = req.headersDistinct.authorization
-  } else if (req.rawHeaders !== undefined) {
-    const found: string[] = []
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-      if (req.rawHeaders[i]!.toLowerCase() === 'authorization') found.push(req.rawHeaders[i + 1]!)
-    }
-    values = found.length === 0 ? undefined : found
-  } else {
-    return req.headers.authorization
+  const raw = req.rawHeaders
+  if (raw === undefined) {
+    const values = req.headersDistinct?.authorization
+    if (values === undefined) return req.headers.authorization
+    return values.length <= 1 ? values[0] : values
   }
-  if (values === undefined || values.length === 0) return undefined
-  return values.length === 1 ? values[0] : values
+  let first: string | undefined
+  let all: string[] | undefined
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
+    if (first === undefined) first = raw[i + 1]!
+    else (all ??= [first]).push(raw[i + 1]!)
+  }
+  return all ?? first
 }
