@@ -2,8 +2,10 @@
  * @module hallpass/verify
  *
  * The verified-token cache: a bounded cache (CLOCK, an LRU approximation) from the whole token
- * string to the claims its signature was verified for. Services see the same access token many times during its short
- * life; a hit skips the signature check (the expensive part) and nothing else.
+ * string to the claims its signature was verified for. Services see the same access token many
+ * times during its short life; a hit skips the signature check (the expensive part) and nothing
+ * else. A token is admitted on its second verification (see `secondSighting`), so a flood of
+ * tokens that never come back neither evicts the tokens that do nor keeps garbage alive.
  *
  * What a hit still checks, every time (in `createVerifier`): `exp` and `nbf` against the clock,
  * the denylist (a revoked session's cached token is refused on its next use), the revocation
@@ -31,6 +33,7 @@ export interface TokenCacheOptions {
 export interface TokenCache {
   /** The entry for `token`, marked most recently used. */
   get(token: string): CachedToken | undefined
+  /** Offers `token`'s entry: it is kept from the second offer of the same token on (admission). */
   set(token: string, entry: CachedToken): void
   delete(token: string): void
   /** Evicts every entry verified by a key not in `keys`; returns how many. */
@@ -62,6 +65,24 @@ export function createTokenCache(options: TokenCacheOptions = {}): TokenCache {
   const referenced = new Uint8Array(maxEntries)
   const free: number[] = []
   let hand = 0
+  // Admission: a token enters on its second verification, not its first. Caching every token
+  // kept each one alive for 10,000 requests even when it never came back (a 1-2 kB token and
+  // claims promoted out of the young generation: +3.5 µs per request with distinct tokens);
+  // a token a client reuses is cached from its second use on. `seen` holds a 30-bit hash of
+  // the token's last characters (its signature), a number rather than a slice, which would
+  // keep the whole token alive. A collision only admits a token early: the cache itself is
+  // keyed by the whole token.
+  const seen = new Set<number>()
+
+  function secondSighting(token: string): boolean {
+    let hash = 0x811c9dc5
+    for (let i = Math.max(0, token.length - 24); i < token.length; i++) hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193)
+    hash &= 0x3fffffff
+    if (seen.delete(hash)) return true
+    if (seen.size >= maxEntries) seen.clear()
+    seen.add(hash)
+    return false
+  }
 
   function evictAt(slot: number): void {
     slotOf.delete(tokens[slot]!)
@@ -97,6 +118,7 @@ export function createTokenCache(options: TokenCacheOptions = {}): TokenCache {
         values[existing] = entry
         return
       }
+      if (!secondSighting(token)) return
       const slot = takeSlot()
       tokens[slot] = token
       values[slot] = entry

@@ -224,6 +224,8 @@ describe('unknown kids', () => {
     const clock = createManualClock(Date.now())
     const verifier = await verifierFor(issuer, clock)
     const old = issuer.sign(accessClaims(issuer.url, clock.now()), k1)
+    // Twice: the cache admits a token on its second verification.
+    assert.equal(verifier.verify(old).sub, 'user-1')
     assert.equal(verifier.verify(old).sub, 'user-1') // now cached
 
     clock.advance(31_000)
@@ -233,6 +235,7 @@ describe('unknown kids', () => {
     await waitFor(() => verifier.health().jwks.keys === 2, 'the refetch to land')
     assert.equal(issuer.requests.jwks, 2)
     assert.equal(verifier.verify(fresh).sub, 'user-1')
+    assert.equal(verifier.verify(fresh).sub, 'user-1') // now cached
     assert.equal(verifier.verify(old).sub, 'user-1') // k1 is still published: its cache entry stayed
     assert.equal(verifier.metrics().cache!.size, 2)
 

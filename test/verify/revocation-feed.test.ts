@@ -37,10 +37,13 @@ describe('revocations reach the denylist', () => {
     const now = Date.now()
     const token = issuer.sign(accessClaims(issuer.url, now, { sid: 'sid-a' }))
     const other = issuer.sign(accessClaims(issuer.url, now, { sid: 'sid-b' }))
-    assert.equal(verifier.verify(token).sid, 'sid-a') // cached from here on
+    assert.equal(verifier.verify(token).sid, 'sid-a')
+    assert.equal(verifier.verify(token).sid, 'sid-a') // cached from here on (admitted on its second use)
+    const hits = verifier.metrics().cache!.hits
     issuer.revoke('sid-a', seconds(now) + 600)
     await waitFor(() => verifier.health().feed.denylistSize === 1, 'the revocation')
     assert.throws(() => verifier.verify(token), { code: 'ERR_SESSION_REVOKED', sessionId: 'sid-a' })
+    assert.equal(verifier.metrics().cache!.hits, hits + 1, 'refused on a cache hit')
     assert.equal(verifier.verify(other).sid, 'sid-b')
     const health = verifier.health()
     assert.equal(health.feed.cursor, '1')
