@@ -72,21 +72,31 @@ export async function openStoreFeed(store: RevocationStore, settings: StoreFeedS
     safeCall(hooks.onEvent, { type: 'feed.revocation', sid, exp, cursor: entry.cursor })
   }
 
+  // Subscribed counts only once the catch-up is done: if it fails, the subscription is dropped
+  // and the next check starts over from `initialCursor`, so nothing between it and the live
+  // stream can be skipped. (Once subscribed, the stores reconnect and replay by themselves.)
   async function subscribe(): Promise<void> {
     const stop = await store.subscribeRevocations(deliver)
-    if (closed) {
-      await stop()
-      return
-    }
-    unsubscribe = stop
-    if (cursor === undefined) {
-      cursor = await store.headCursor()
-      return
-    }
-    for (;;) {
-      const page = await store.readRevocations(cursor, CATCH_UP_PAGE)
-      for (const entry of page) deliver(entry)
-      if (page.length < CATCH_UP_PAGE) return
+    try {
+      if (closed) return await stop()
+      if (settings.initialCursor === undefined) {
+        const head = await store.headCursor()
+        // A live entry may already have moved the cursor past the head.
+        cursor ??= head
+      } else {
+        // Its own position: live entries delivered meanwhile move `cursor`, not this.
+        let position = settings.initialCursor
+        for (;;) {
+          const page = await store.readRevocations(position, CATCH_UP_PAGE)
+          for (const entry of page) deliver(entry)
+          if (page.length < CATCH_UP_PAGE) break
+          position = page.at(-1)!.cursor
+        }
+      }
+      unsubscribe = stop
+    } catch (error) {
+      await stop().catch(() => undefined)
+      throw error
     }
   }
 

@@ -244,6 +244,42 @@ describe('revocation from the store: liveness and policy (injected clock)', () =
     }
   })
 
+  it('a catch-up that fails is retried from initialCursor: nothing revoked meanwhile is skipped', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    stores.push(() => store.close())
+    const manager = await managerOn(store)
+    const head = await store.headCursor()
+    const a = await manager.create({ subject: 'gina' })
+    const b = await manager.create({ subject: 'hank' })
+    await manager.revoke(a.session.id, 'logout')
+    await manager.revoke(b.session.id, 'logout')
+    let failures = 1
+    const broken: SessionStore = Object.assign(Object.create(store) as SessionStore, {
+      readRevocations: (cursor: string | undefined, limit: number) =>
+        failures-- > 0 ? Promise.reject(new Error('connection reset')) : store.readRevocations(cursor, limit),
+    })
+    const clock = createManualClock(Date.now())
+    const verifier = await createVerifier({
+      issuer: ISSUER,
+      keys: { resolveVerifyKey: (header) => manager.keys.keyring().resolveVerifyKey(header) },
+      revocation: { store: broken, initialCursor: head, livenessIntervalSeconds: 1 },
+      now: clock.now,
+      timers: clock.timers,
+    })
+    try {
+      assert.equal(verifier.health().feed.connected, false)
+      assert.equal(verifier.health().feed.denylistSize, 0)
+      await settle()
+      clock.advance(1_000)
+      await waitFor(() => verifier.health().feed.connected, 'the retried catch-up')
+      assert.equal(verifier.health().feed.denylistSize, 2)
+      assert.throws(() => verifier.verify(a.accessToken), { code: 'ERR_SESSION_REVOKED' })
+      assert.throws(() => verifier.verify(b.accessToken), { code: 'ERR_SESSION_REVOKED' })
+    } finally {
+      await verifier.close()
+    }
+  })
+
   it('options: store and feedUrl are exclusive; a store must be a store', async () => {
     const store = createSqliteStore({ path: ':memory:' })
     stores.push(() => store.close())
