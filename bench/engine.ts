@@ -100,13 +100,14 @@ function makeKey(alg: BenchAlg): BenchKey {
 /**
  * A realistic access-token claim set (RFC 9068 §2.2 plus a session id and two custom claims),
  * about 300 bytes of JSON. `n` varies sub, jti and sid so every token in the pool is distinct.
+ * The verify section uses it too, with its own issuer and a longer lifetime.
  */
-function makeClaims(n: number, now: number): JwtClaims {
+export function makeClaims(n: number, now: number, issuer = ISSUER, lifetimeSeconds = 900): JwtClaims {
   return {
-    iss: ISSUER,
+    iss: issuer,
     sub: `user_${randomBytes(12).toString('hex')}`,
     aud: AUDIENCE,
-    exp: now + 900,
+    exp: now + lifetimeSeconds,
     iat: now,
     nbf: now,
     jti: randomBytes(16).toString('base64url'),

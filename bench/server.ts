@@ -21,14 +21,14 @@
  * FLUSHALL or FLUSHDB). Neither is touched when it cannot be reached: its rows are skipped.
  * See bench/README.md ("Session server") for the method and the figures.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { childCpu, cleanEnv, startChild, stopChild, type BenchChild } from './child-process.ts'
 import { quantile, type BenchSection, type ResultRow, type SectionOptions, type SectionResult } from './harness.ts'
 
 type StoreName = 'sqlite' | 'postgres' | 'redis'
@@ -52,8 +52,6 @@ const REDIS_STORE_PREFIX = 'hp:'
 const REDIS_CLAIM_KEY = 'hallpass-bench:claim'
 const CLIENT_ID = 'bench-resource-server'
 const SERVER_PROCESS = fileURLToPath(new URL('./server-process.ts', import.meta.url))
-const READY_TIMEOUT_MS = 90_000
-const STOP_TIMEOUT_MS = 15_000
 
 // ---------------------------------------------------------------------------------------------
 // autocannon has no type declarations; this is the part of its programmatic API used here.
@@ -253,14 +251,11 @@ async function openRedisBackend(baseUrl: string): Promise<Backend | string> {
 // ---------------------------------------------------------------------------------------------
 // The server child.
 
-interface ServerHandle {
-  readonly child: ChildProcess
-  readonly base: string
+interface ServerHandle extends BenchChild {
   readonly adminKey: string
   readonly basicAuth: string
   readonly username: string
   readonly password: string
-  readonly stderr: () => string
 }
 
 async function startServer(databaseUrl: string, dataDir: string): Promise<ServerHandle> {
@@ -268,12 +263,7 @@ async function startServer(databaseUrl: string, dataDir: string): Promise<Server
   const clientSecret = randomBytes(32).toString('base64url')
   const username = 'bench'
   const password = randomBytes(16).toString('base64url')
-  // A clean environment: a HALLPASS_* variable of the caller's shell must not change the run.
-  const inherited = Object.fromEntries(
-    ['PATH', 'HOME', 'TMPDIR', 'UV_THREADPOOL_SIZE'].flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]])),
-  ) as Record<string, string>
-  const env: Record<string, string> = {
-    ...inherited,
+  const env = cleanEnv({
     HALLPASS_DATABASE_URL: databaseUrl,
     HALLPASS_DATA_DIR: dataDir,
     HALLPASS_SECRET: randomBytes(32).toString('base64url'),
@@ -285,80 +275,21 @@ async function startServer(databaseUrl: string, dataDir: string): Promise<Server
     HALLPASS_DEMO_USER: 'false',
     BENCH_USERNAME: username,
     BENCH_PASSWORD: password,
-  }
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVER_PROCESS], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-  let stderr = ''
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-8000)
   })
-  const lines = createInterface({ input: child.stdout! })
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the server did not start within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS)
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        reject(new Error(`the server exited before listening (${signal ?? `code ${code}`})`))
-      })
-      lines.once('line', (line) => {
-        clearTimeout(timer)
-        try {
-          const parsed = JSON.parse(line) as { port?: unknown }
-          if (typeof parsed.port !== 'number' || parsed.port <= 0) throw new Error('no port')
-          resolve(parsed.port)
-        } catch {
-          reject(new Error(`unexpected first line from the server: ${line.slice(0, 200)}`))
-        }
-      })
-    })
-    return {
-      child,
-      base: `http://127.0.0.1:${port}`,
-      adminKey,
-      basicAuth: `Basic ${Buffer.from(`${CLIENT_ID}:${clientSecret}`).toString('base64')}`,
-      username,
-      password,
-      stderr: () => stderr,
-    }
-  } catch (error) {
-    await stopServer(child)
-    throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error })
+  const started = await startChild(SERVER_PROCESS, env, 'the server')
+  return {
+    ...started,
+    adminKey,
+    basicAuth: `Basic ${Buffer.from(`${CLIENT_ID}:${clientSecret}`).toString('base64')}`,
+    username,
+    password,
   }
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  if (child.connected) child.send('stop')
-  else child.kill('SIGTERM')
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), STOP_TIMEOUT_MS)
-  })
-  if ((await Promise.race([exited, late])) === 'late') {
-    child.kill('SIGKILL')
-    await exited
-  }
-  clearTimeout(timer)
 }
 
 /** User + system CPU time of the server process so far, in microseconds (all its threads). */
-function serverCpuMicros(child: ChildProcess): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off('message', onMessage)
-      reject(new Error('the server did not report its CPU time'))
-    }, 5000)
-    function onMessage(message: unknown): void {
-      const cpu = (message as { cpu?: { user?: unknown; system?: unknown } } | null)?.cpu
-      if (typeof cpu?.user !== 'number' || typeof cpu.system !== 'number') return
-      clearTimeout(timer)
-      child.off('message', onMessage)
-      resolve(cpu.user + cpu.system)
-    }
-    child.on('message', onMessage)
-    child.send('cpu')
-  })
+async function serverCpuMicros(child: ChildProcess): Promise<number> {
+  const { user, system } = await childCpu(child)
+  return user + system
 }
 
 interface MintedSession {
@@ -608,7 +539,7 @@ async function runStore(store: StoreName, ops: readonly (typeof OPS)[number][], 
       } catch (error) {
         throw new Error(`${(error as Error).message}\nserver stderr:\n${server.stderr()}`, { cause: error })
       } finally {
-        await stopServer(server.child)
+        await stopChild(server.child)
       }
     } finally {
       const note = await backend.cleanup()

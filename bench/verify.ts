@@ -29,16 +29,15 @@
  * sessions.
  * See bench/README.md ("Verifying in services") for the method and the figures.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { createHmac, randomBytes, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto'
 import { createServer, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createRequire } from 'node:module'
-import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { exportPublicJwk, generateKey, signJwt, type JwsKey, type JwtClaims } from '../src/index.ts'
+import { exportPublicJwk, generateKey, signJwt, type JwsKey } from '../src/index.ts'
 import { createVerifier, type VerifierMetrics } from '../src/verify/index.ts'
 import {
   quantile,
@@ -50,6 +49,8 @@ import {
   type SectionResult,
   type TargetResult,
 } from './harness.ts'
+import { makeClaims } from './engine.ts'
+import { askChild, childCpu, cleanEnv, startChild, stopChild, type BenchChild } from './child-process.ts'
 
 type Framework = 'fastify' | 'express'
 type Alg = 'HS256' | 'ES256'
@@ -83,8 +84,6 @@ const DENYLIST_ENTRIES = 100_000
 const ISSUER = 'http://localhost'
 const AUDIENCE = 'https://api.example.com'
 const SERVICE_PROCESS = fileURLToPath(new URL('./verify-process.ts', import.meta.url))
-const READY_TIMEOUT_MS = 90_000
-const STOP_TIMEOUT_MS = 15_000
 
 /** The issue's targets. */
 const REUSE_TARGETS: Readonly<Record<Alg, number>> = { HS256: 0.85, ES256: 0.75 }
@@ -153,29 +152,12 @@ interface AlgMaterial {
   readonly distinct: readonly string[]
 }
 
-/** A realistic RFC 9068 access token's claims, as in bench/engine.ts (distinct sub, jti, sid). */
-function makeClaims(n: number, now: number): JwtClaims {
-  return {
-    iss: ISSUER,
-    sub: `user_${randomBytes(12).toString('hex')}`,
-    aud: AUDIENCE,
-    exp: now + 3 * 3600,
-    iat: now,
-    nbf: now,
-    jti: randomBytes(16).toString('base64url'),
-    sid: `sess_${n.toString(36).padStart(4, '0')}${randomBytes(9).toString('base64url')}`,
-    client_id: 'orders-web',
-    scope: 'openid profile orders:read orders:write',
-    tenant: 'acme-eu-west',
-    roles: ['member', 'billing-admin'],
-  }
-}
 
 function makeMaterial(alg: Alg, distinctPool: number): AlgMaterial {
   const kid = `bench-${alg.toLowerCase()}-2024`
   const key = generateKey(alg, { kid })
   const now = Math.floor(Date.now() / 1000)
-  const sign = (n: number): string => `Bearer ${signJwt(makeClaims(n, now), key)}`
+  const sign = (n: number): string => `Bearer ${signJwt(makeClaims(n, now, ISSUER, 3 * 3600), key)}`
   const childKey = alg === 'HS256' ? key.keyObject.export().toString('base64url') : JSON.stringify(exportPublicJwk(key))
   return {
     alg,
@@ -190,18 +172,10 @@ function makeMaterial(alg: Alg, distinctPool: number): AlgMaterial {
 // ---------------------------------------------------------------------------------------------
 // The service child.
 
-interface Service {
-  readonly child: ChildProcess
-  readonly base: string
-  readonly stderr: () => string
-}
+type Service = BenchChild
 
 async function startService(framework: Framework, material: AlgMaterial): Promise<Service> {
-  const inherited = Object.fromEntries(
-    ['PATH', 'HOME', 'TMPDIR', 'UV_THREADPOOL_SIZE'].flatMap((name) => (process.env[name] === undefined ? [] : [[name, process.env[name]]])),
-  ) as Record<string, string>
-  const env: Record<string, string> = {
-    ...inherited,
+  const env = cleanEnv({
     NODE_ENV: 'production',
     BENCH_FRAMEWORK: framework,
     BENCH_ALG: material.alg,
@@ -210,82 +184,10 @@ async function startService(framework: Framework, material: AlgMaterial): Promis
     BENCH_ISSUER: ISSUER,
     BENCH_AUDIENCE: AUDIENCE,
     BENCH_REVOKED: String(REVOKED_IN_FEED),
-  }
+  })
   // BENCH_VERIFY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=scratch/prof") profiles the child.
   const extra = process.env.BENCH_VERIFY_NODE_ARGS?.split(' ').filter((a) => a.length > 0) ?? []
-  const child = spawn(process.execPath, [...extra, '--import', 'tsx', SERVICE_PROCESS], { env, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
-  let stderr = ''
-  child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-8000)
-  })
-  const lines = createInterface({ input: child.stdout! })
-  try {
-    const port = await new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`the service did not start within ${READY_TIMEOUT_MS / 1000} s`)), READY_TIMEOUT_MS)
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer)
-        reject(new Error(`the service exited before listening (${signal ?? `code ${code}`})`))
-      })
-      lines.once('line', (line) => {
-        clearTimeout(timer)
-        try {
-          const parsed = JSON.parse(line) as { port?: unknown }
-          if (typeof parsed.port !== 'number' || parsed.port <= 0) throw new Error('no port')
-          resolve(parsed.port)
-        } catch {
-          reject(new Error(`unexpected first line from the service: ${line.slice(0, 200)}`))
-        }
-      })
-    })
-    return { child, base: `http://127.0.0.1:${port}`, stderr: () => stderr }
-  } catch (error) {
-    await stopService(child)
-    throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error })
-  }
-}
-
-async function stopService(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  if (child.connected) child.send('stop')
-  else child.kill('SIGTERM')
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), STOP_TIMEOUT_MS)
-  })
-  if ((await Promise.race([exited, late])) === 'late') {
-    child.kill('SIGKILL')
-    await exited
-  }
-  clearTimeout(timer)
-}
-
-/** Sends `request` over IPC and resolves with the first answer `pick` accepts. */
-function ask<T>(child: ChildProcess, request: string, pick: (message: unknown) => T | undefined): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.off('message', onMessage)
-      reject(new Error(`the service did not answer '${request}'`))
-    }, 5000)
-    function onMessage(message: unknown): void {
-      const value = pick(message)
-      if (value === undefined) return
-      clearTimeout(timer)
-      child.off('message', onMessage)
-      resolve(value)
-    }
-    child.on('message', onMessage)
-    child.send(request)
-  })
-}
-
-/** User and system CPU time of the service process so far, in microseconds (all threads). */
-function serviceCpu(child: ChildProcess): Promise<{ user: number; system: number }> {
-  return ask(child, 'cpu', (message) => {
-    const cpu = (message as { cpu?: { user?: unknown; system?: unknown } } | null)?.cpu
-    return typeof cpu?.user === 'number' && typeof cpu.system === 'number' ? { user: cpu.user, system: cpu.system } : undefined
-  })
+  return startChild(SERVICE_PROCESS, env, 'the service', extra)
 }
 
 interface ServiceMetrics {
@@ -294,7 +196,7 @@ interface ServiceMetrics {
 }
 
 function serviceMetrics(child: ChildProcess): Promise<ServiceMetrics> {
-  return ask(child, 'metrics', (message) => (message as { metrics?: ServiceMetrics } | null)?.metrics)
+  return askChild(child, 'metrics', (message) => (message as { metrics?: ServiceMetrics } | null)?.metrics)
 }
 
 /** Every route must answer 200 with the token's `sub` before anything is timed. */
@@ -379,7 +281,7 @@ async function drive(service: Service, id: ContenderId, path: string, tokens: To
   const latencies: number[] = []
   const watched = id === 'hallpass' || id === 'hallpass+revocation'
   const before = watched ? metricsOf(await serviceMetrics(service.child), id) : undefined
-  const cpu0 = await serviceCpu(service.child)
+  const cpu0 = await childCpu(service.child)
   const load0 = process.cpuUsage()
   const wall0 = process.hrtime.bigint()
   const run = autocannon({
@@ -404,7 +306,7 @@ async function drive(service: Service, id: ContenderId, path: string, tokens: To
   const result = await run
   const wall = Number(process.hrtime.bigint() - wall0) / 1e9
   const load = process.cpuUsage(load0)
-  const cpu1 = await serviceCpu(service.child)
+  const cpu1 = await childCpu(service.child)
   const after = watched ? metricsOf(await serviceMetrics(service.child), id) : undefined
   const ok = result['2xx']
   const responses = ok + result.non2xx
@@ -745,7 +647,7 @@ async function run(options: SectionOptions): Promise<SectionResult> {
       } catch (error) {
         throw new Error(`${(error as Error).message}\nservice stderr:\n${service.stderr()}`, { cause: error })
       } finally {
-        await stopService(service.child)
+        await stopChild(service.child)
       }
     }
   }
