@@ -357,7 +357,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
         audit,
       })
       if (!result.rotated) return classifyFailedRotation(token, hash, successor, result.session, at)
-      emit({ ...audit, subject: result.session.subject })
+      if (listeners.size > 0) emit({ ...audit, subject: result.session.subject })
       return issue(result.session, formatRefreshToken(token.sid, token.generation + 1, successor), at)
     },
 

@@ -68,7 +68,8 @@ export function sanitizeDevice(device: unknown): DeviceInfo | undefined {
     const value = (device as Record<string, unknown>)[field]
     if (value === undefined || value === null) continue
     if (typeof value !== 'string') throw new SessionInputInvalid(`device.${field}`, 'must be a string')
-    const clean = stripControl(value).slice(0, DEVICE_LIMITS[field])
+    // Headers almost never carry control characters: keep the string itself then (no copy).
+    const clean = (hasControl(value) ? stripControl(value) : value).slice(0, DEVICE_LIMITS[field])
     if (clean.length > 0) out[field] = clean
   }
   return out

@@ -37,10 +37,13 @@ import {
   deviceUpdate,
   parseDecimalCursor,
   revocationFromRow,
+  ROTATION_RETURNED_COLUMNS,
   SESSION_COLUMNS,
+  sessionAfterRotation,
   sessionFromRow,
   sessionToColumns,
   type RevocationRow,
+  type RotationRow,
   type SessionRow,
 } from './internal/rows.ts'
 import { sqliteMigrations } from './sql/sqlite-migrations.ts'
@@ -236,13 +239,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
   const selectSession = db.prepare<[string], SessionRow>(`SELECT ${SESSION_SELECT} FROM hallpass_sessions WHERE id = ?`)
   // The compare-and-set itself: every condition of a valid rotation is in the WHERE clause, so
   // the row changes only when all of them hold at `now` (the caller's clock, never SQLite's).
-  const rotateSession = db.prepare<[string, number, number, number, string, string, number, string, number, number], SessionRow>(
+  const rotateSession = db.prepare<[string, number, number, number, string, string, number, string, number, number], RotationRow>(
     `UPDATE hallpass_sessions
         SET generation = generation + 1, previous_hash = refresh_hash, refresh_hash = ?,
             rotated_at = ?, last_seen_at = ?, idle_expires_at = ?, device = json_patch(device, ?)
       WHERE id = ? AND generation = ? AND refresh_hash = ? AND revoked_at IS NULL
         AND expires_at > ? AND idle_expires_at > ?
-      RETURNING ${SESSION_SELECT}`,
+      RETURNING ${ROTATION_RETURNED_COLUMNS.join(', ')}`,
   )
   const revokeOne = db.prepare<[number, string, string], { subject: string }>(
     'UPDATE hallpass_sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL RETURNING subject',
@@ -295,8 +298,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
   })
 
   // One statement in the usual case: the device is merged in SQL (RFC 7396 json_patch with
-  // rows.ts deviceUpdate), and the row is read only
-  // when the rotation was refused, to tell the manager why.
+  // rows.ts deviceUpdate), only the columns the rotation did not set are returned, and the
+  // whole row is read only when the rotation was refused, to tell the manager why.
   const rotateTx = db.transaction((input: RotateRefreshInput): RotateRefreshResult => {
     const updated = rotateSession.get(
       input.newHash, input.now, input.now, input.idleExpiresAt, JSON.stringify(deviceUpdate(input.device)),
@@ -309,7 +312,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
     }
     // The audit row belongs to the session's subject, whatever the event says.
     appendAuditRow({ ...input.audit, subject: updated.subject })
-    return { rotated: true, session: sessionFromRow(updated) }
+    return { rotated: true, session: sessionAfterRotation(input, updated) }
   })
 
   const revokeTx = db.transaction((input: RevokeSessionInput): RevokeSessionResult => {
