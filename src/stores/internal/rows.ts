@@ -104,6 +104,14 @@ function readObject(value: JsonLike, what: string): Record<string, unknown> {
   return parsed as Record<string, unknown>
 }
 
+function readAudience(value: JsonLike | null): string[] | null {
+  const audience = value === null ? null : readJson(value, 'session audience')
+  if (audience !== null && !(Array.isArray(audience) && audience.every((a) => typeof a === 'string'))) {
+    throw corrupt('session audience')
+  }
+  return audience
+}
+
 export function sessionToColumns(record: SessionRecord): SessionColumns {
   return {
     id: record.id,
@@ -126,10 +134,6 @@ export function sessionToColumns(record: SessionRecord): SessionColumns {
 }
 
 export function sessionFromRow(row: SessionRow): SessionRecord {
-  const audience = row.audience === null ? null : readJson(row.audience, 'session audience')
-  if (audience !== null && !(Array.isArray(audience) && audience.every((a) => typeof a === 'string'))) {
-    throw corrupt('session audience')
-  }
   return {
     id: row.id,
     subject: row.subject,
@@ -146,7 +150,7 @@ export function sessionFromRow(row: SessionRow): SessionRecord {
     device: readObject(row.device, 'session device'),
     claims: readObject(row.claims, 'session claims'),
     scope: row.scope,
-    audience,
+    audience: readAudience(row.audience),
   }
 }
 
@@ -162,10 +166,6 @@ export type RotationRow = Pick<SessionRow, (typeof ROTATION_RETURNED_COLUMNS)[nu
  * every column, which is measurable on the refresh path.
  */
 export function sessionAfterRotation(input: RotateRefreshInput, row: RotationRow): SessionRecord {
-  const audience = row.audience === null ? null : readJson(row.audience, 'session audience')
-  if (audience !== null && !(Array.isArray(audience) && audience.every((a) => typeof a === 'string'))) {
-    throw corrupt('session audience')
-  }
   return {
     id: input.id,
     subject: row.subject,
@@ -182,7 +182,7 @@ export function sessionAfterRotation(input: RotateRefreshInput, row: RotationRow
     device: readObject(row.device, 'session device'),
     claims: readObject(row.claims, 'session claims'),
     scope: row.scope,
-    audience,
+    audience: readAudience(row.audience),
   }
 }
 
