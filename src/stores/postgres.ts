@@ -22,6 +22,7 @@
  * const store = await createPostgresStore({ pool, schema: 'hallpass' })
  * ```
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client, Notification, Pool, PoolClient, QueryResultRow } from 'pg'
 import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../errors.ts'
 import type {
@@ -144,6 +145,9 @@ function decodeJson(text: string, what: string): unknown {
 // --- Errors ----------------------------------------------------------------------------------
 
 const SAFE_CODE = /^[A-Z0-9_]{1,32}$/
+/** serialization_failure and deadlock_detected: the statement did nothing and may run again. */
+const RETRYABLE_CODES = new Set(['40001', '40P01'])
+const STATEMENT_ATTEMPTS = 5
 
 /**
  * Any driver failure (refused connection, timeout, terminated backend, SQL error) is an
@@ -288,8 +292,21 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     }
   }
 
+  // Every statement is one autocommit statement written for READ COMMITTED, PostgreSQL's
+  // default, under which concurrent compare-and-sets of one row queue and re-check (see `rotate`).
+  // Under a stricter default_transaction_isolation (database or role setting) the loser fails
+  // with a serialization failure instead. Nothing of it was committed, so it runs again, and the
+  // new attempt's snapshot holds the winner's row: racing refreshes still share one successor.
   async function query<R extends QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
-    return (await pool.query<R>(text, values)).rows
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await pool.query<R>(text, values)).rows
+      } catch (error) {
+        const code = (error as { code?: unknown } | null)?.code
+        if (attempt >= STATEMENT_ATTEMPTS || typeof code !== 'string' || !RETRYABLE_CODES.has(code)) throw error
+        await sleep(Math.random() * 5 * attempt)
+      }
+    }
   }
 
   async function migrate(): Promise<void> {

@@ -12,6 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { isHallpassError, type AuditEvent, type HallpassErrorCode, type RevocationEntry, type SessionRecord, type SessionStore } from '../../src/index.ts'
+import { createSessionManager } from '../../src/session/index.ts'
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.ts'
 import { describeStoreConformance, FIXTURE_NOW, sessionRecordFixture } from '../../src/testing/index.ts'
 import { checkPostgres, postgresUrl } from '../helpers/services.ts'
@@ -200,6 +201,30 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
     } finally {
       await endPools(racePools)
       await dropSchema(schema)
+    }
+  })
+
+  it('racing refreshes share one successor under REPEATABLE READ and SERIALIZABLE defaults too (serialization failures are retried)', async () => {
+    for (const level of ['repeatable read', 'serializable']) {
+      // A database or role may set default_transaction_isolation; the store's statements must not depend on it.
+      const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5000, options: `-c default_transaction_isolation=${level.replace(' ', '\\ ')}` })
+      pools.push(pool)
+      pool.on('error', () => undefined)
+      assert.equal((await pool.query<{ v: string }>("SELECT current_setting('default_transaction_isolation') AS v")).rows[0]!.v, level)
+      const schema = freshSchema()
+      const store = await createPostgresStore({ pool, schema })
+      try {
+        const manager = await createSessionManager({ store, secret: 'isolation-secret-0123456789abcdef0123', issuer: 'https://auth.example.com' })
+        for (let round = 0; round < 10; round++) {
+          const issued = await manager.create({ subject: 'racer' })
+          const results = await Promise.all(Array.from({ length: 6 }, () => manager.refresh(issued.refreshToken)))
+          assert.equal(new Set(results.map((r) => r.refreshToken)).size, 1, `${level}: one successor`)
+          assert.equal(results.filter((r) => r.replay === undefined).length, 1, `${level}: one rotation`)
+        }
+      } finally {
+        await store.close()
+        pendingDrops.push(dropSchema(schema))
+      }
     }
   })
 
