@@ -10,12 +10,14 @@
  * immediately previous token inside a short grace window, which gets the very same successor
  * (see refresh-token.ts for why that needs no stored plaintext).
  */
+import { createSecretKey } from 'node:crypto'
 import { createRandomPool } from './random-pool.ts'
 import {
   ConfigInvalid,
   RefreshTokenInvalid,
   RefreshTokenReused,
   SessionExpired,
+  SessionInputInvalid,
   SessionRevoked,
 } from '../errors.ts'
 import {
@@ -31,11 +33,12 @@ import { checkFunction, checkKnownKeys, checkPositiveInteger, checkStringList } 
 import { createKeyManager, type KeyManager } from './key-manager.ts'
 import {
   deriveSuccessorSecret,
-  formatRefreshToken,
   hashesEqual,
   hashRefreshSecret,
-  isGenuineAncestor,
+  issueRefreshToken,
   parseRefreshToken,
+  tagKeyOf,
+  type ParsedRefreshToken,
 } from './refresh-token.ts'
 import { deriveKeys } from './secret.ts'
 import type { RevokeSessionResult, SessionStore } from './store.ts'
@@ -53,9 +56,6 @@ export const SESSION_DEFAULTS = Object.freeze({
   keyPublishLeadSeconds: 3600,
   maxClaimsBytes: 1024,
 })
-
-/** How far back a replayed token can be proven genuine (one HMAC per generation). */
-const MAX_CHAIN_WALK = 10_000
 
 export interface SessionManagerOptions {
   store: SessionStore
@@ -82,7 +82,13 @@ export interface SessionManagerOptions {
     rotationIntervalSeconds?: number
     publishLeadSeconds?: number
   }
-  /** Re-reads claims and scope at each refresh, so a role change reaches the next access token. */
+  /**
+   * Re-reads claims and scope at each refresh, so a role change reaches the next access token.
+   * It runs after the rotation took effect (one store round trip per refresh), so when it throws
+   * the refresh fails closed but the session has moved on: a retry with the same token inside
+   * the grace window gets the same successor; a retry after it counts as reuse. Keep it fast
+   * and let it fail only when no token should be issued.
+   */
   resolveClaims?: (session: SessionInfo) => Promise<ResolvedClaims | undefined> | ResolvedClaims | undefined
   /** Clock in epoch milliseconds (default `Date.now`). */
   now?: () => number
@@ -185,7 +191,10 @@ const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
 export async function createSessionManager(options: SessionManagerOptions): Promise<SessionManager> {
   const config = resolveOptions(options)
   const { store } = options
-  const { keyEncryptionKey, refreshChainKey } = deriveKeys(options.secret)
+  const derived = deriveKeys(options.secret)
+  const { keyEncryptionKey } = derived
+  const refreshChainKey = createSecretKey(derived.refreshChainKey)
+  const refreshTagKey = tagKeyOf(derived.refreshTagKey)
   const now = checkFunction<() => number>(options.now, 'now') ?? Date.now
   const random = checkFunction<(size: number) => Uint8Array>(options.randomBytes, 'randomBytes') ?? createRandomPool()
   const resolveClaims = checkFunction<NonNullable<SessionManagerOptions['resolveClaims']>>(options.resolveClaims, 'resolveClaims')
@@ -259,24 +268,28 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     return result
   }
 
-  // The store's compare-and-set did not rotate: find out why, from the record it returned.
+  // The store's compare-and-set did not rotate: find out why, from the record it returned. The
+  // token's tag was proven before: this server issued it, for this sid.
   const classifyFailedRotation = async (
-    token: { sid: string; generation: number; secret: string },
+    token: ParsedRefreshToken,
     hash: string,
     successor: string,
     session: SessionRecord | undefined,
     at: number,
   ): Promise<IssuedTokens> => {
     if (session === undefined) throw new RefreshTokenInvalid('unknown session')
-    const { sid, generation, secret } = token
+    const { sid, generation } = token
     const isCurrent = generation === session.generation && hashesEqual(session.refreshHash, hash)
     const isPrevious = generation === session.generation - 1 && hashesEqual(session.previousHash, hash)
-    const isGenuine = isCurrent || isPrevious || isGenuineAncestor(refreshChainKey, sid, generation, secret, session.generation, session.refreshHash, MAX_CHAIN_WALK)
-    // A token that is not provably from this session's chain changes nothing: otherwise anyone
-    // who knows a sid (it is in every access token) could revoke that session.
-    if (!isGenuine) throw new RefreshTokenInvalid('not a token of this session')
+    // Issued here but unknown to the record: a generation ahead of it (a store restored from a
+    // backup, or rolled back by a power cut). That says nothing about reuse, so it changes nothing.
+    if (!isCurrent && !isPrevious && generation >= session.generation - 1) throw new RefreshTokenInvalid('not a token of this session')
     const base = { at, sessionId: sid, subject: session.subject, generation }
     if (session.revokedAt !== null) {
+      // The revocation again: the store refuses it as done, and a store whose feed entry is a
+      // separate write (Redis) appends it if a fault lost it, so the session's access tokens
+      // still reach every verifier's denylist.
+      await revokeRecord(session, at, session.revokeReason ?? 'revoked')
       await record({ ...base, type: 'refresh.replayed', classification: 'after_revocation', reason: session.revokeReason ?? undefined })
       throw new SessionRevoked(sid)
     }
@@ -295,11 +308,13 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       // keeps exactly one live refresh token.
       if (!hashesEqual(session.refreshHash, hashRefreshSecret(successor))) throw new RefreshTokenInvalid('not a token of this session')
       await record({ ...base, type: 'refresh.replayed', classification: 'concurrent' })
-      return issue(session, formatRefreshToken(sid, session.generation, successor), at, 'concurrent')
+      return issue(session, issueRefreshToken(refreshTagKey, sid, session.generation, successor), at, 'concurrent')
     }
     const classification: Extract<ReplayClassification, 'previous_after_window' | 'older_generation'> = isPrevious ? 'previous_after_window' : 'older_generation'
-    await record({ ...base, type: 'refresh.reuse_detected', classification })
+    // Revoke first: no other write (the audit event below may live elsewhere, on another Redis
+    // Cluster shard) may fail between a detected reuse and the revocation.
     await revokeRecord(session, at, 'refresh_reuse')
+    await record({ ...base, type: 'refresh.reuse_detected', classification })
     throw new RefreshTokenReused(sid, classification)
   }
 
@@ -336,12 +351,12 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       const audit: AuditEvent = { type: 'session.created', at, sessionId: id, subject, device }
       await store.createSession(session, audit)
       emit(audit)
-      return issue(session, formatRefreshToken(id, 0, secret), at)
+      return issue(session, issueRefreshToken(refreshTagKey, id, 0, secret), at)
     },
 
-    async refresh(refreshToken, context = {}) {
-      const token = parseRefreshToken(refreshToken)
-      const device = sanitizeDevice(context.device)
+    async refresh(refreshToken, context) {
+      const token = parseRefreshToken(refreshToken, refreshTagKey)
+      const device = sanitizeDevice(context?.device)
       const at = now()
       const hash = hashRefreshSecret(token.secret)
       const successor = deriveSuccessorSecret(refreshChainKey, token.sid, token.generation + 1, token.secret)
@@ -358,7 +373,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       })
       if (!result.rotated) return classifyFailedRotation(token, hash, successor, result.session, at)
       if (listeners.size > 0) emit({ ...audit, subject: result.session.subject })
-      return issue(result.session, formatRefreshToken(token.sid, token.generation + 1, successor), at)
+      return issue(result.session, issueRefreshToken(refreshTagKey, token.sid, token.generation + 1, successor), at)
     },
 
     async revoke(sessionId, reason = 'revoked') {
@@ -366,16 +381,21 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       if (typeof sessionId !== 'string' || !SESSION_ID_PATTERN.test(sessionId)) return { revoked: false, why: 'not_found' }
       const session = await store.getSession(sessionId)
       if (session === undefined) return { revoked: false, why: 'not_found' }
-      if (session.revokedAt !== null) return { revoked: false, why: 'already_revoked' }
+      // Even when the record says revoked: the store answers `already_revoked`, and one whose
+      // feed entry is a separate write (Redis) appends it if a fault lost it, so a retried
+      // logout repairs what the first attempt left half done.
       return revokeRecord(session, now(), cleanReason)
     },
 
     async revokeAll(subject, revokeOptions = {}) {
+      checkOptionsObject(revokeOptions, 'options')
       const cleanReason = checkReason(revokeOptions.reason ?? 'revoked_all')
+      const except: unknown = revokeOptions.except
+      if (except !== undefined && typeof except !== 'string') throw new SessionInputInvalid('except', 'must be a session id')
       const at = now()
       const entries = await store.revokeSubjectSessions({
         subject: checkSubject(subject),
-        exceptId: revokeOptions.except,
+        exceptId: except,
         now: at,
         reason: cleanReason,
         feedExp: feedExpAt(at),
@@ -397,7 +417,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     async inspectRefreshToken(refreshToken) {
       let token
       try {
-        token = parseRefreshToken(refreshToken)
+        token = parseRefreshToken(refreshToken, refreshTagKey)
       } catch {
         return { active: false }
       }
@@ -417,6 +437,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     },
 
     async audit(subject, auditOptions = {}) {
+      checkOptionsObject(auditOptions, 'options')
       const limit = checkPositiveInteger(auditOptions.limit, 'limit') ?? 100
       return store.listAudit(checkSubject(subject), Math.min(limit, 1000))
     },
@@ -457,6 +478,10 @@ function toInfo(session: SessionRecord): SessionInfo {
     scope: session.scope,
     audience: session.audience,
   })
+}
+
+function checkOptionsObject(value: unknown, name: string): void {
+  if (typeof value !== 'object' || value === null) throw new SessionInputInvalid(name, 'must be an object')
 }
 
 function checkReason(reason: unknown): string {

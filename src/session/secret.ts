@@ -10,16 +10,19 @@ export interface DerivedKeys {
   readonly keyEncryptionKey: Buffer
   /** HMAC key of the refresh-token chain. */
   readonly refreshChainKey: Buffer
+  /** HMAC key of the tag that proves a refresh token was issued here. */
+  readonly refreshTagKey: Buffer
 }
 
 /** Derives the working keys; refuses secrets shorter than 32 bytes (256 bits). */
 export function deriveKeys(secret: string | Uint8Array): DerivedKeys {
-  const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret)
   if (!(typeof secret === 'string' || secret instanceof Uint8Array)) throw new SecretInvalid('must be a string or bytes')
+  const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret)
   if (bytes.length < MIN_SECRET_BYTES) throw new SecretInvalid(`must be at least ${MIN_SECRET_BYTES} bytes`)
   const derive = (info: string): Buffer => Buffer.from(hkdfSync('sha256', bytes, 'hallpass/v1', info, 32))
   return Object.freeze({
     keyEncryptionKey: derive('key-encryption'),
     refreshChainKey: derive('refresh-token-chain'),
+    refreshTagKey: derive('refresh-token-tag'),
   })
 }

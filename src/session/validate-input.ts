@@ -14,8 +14,10 @@ export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'sub', 'aud'
 const DEVICE_LIMITS = { userAgent: 512, ip: 64, label: 128 } as const
 
 export function checkSubject(subject: unknown): string {
-  if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || hasControl(subject)) {
-    throw new SessionInputInvalid('subject', `must be 1-${MAX_SUBJECT_LENGTH} characters without control characters`)
+  // Well-formed UTF-16 only: a lone surrogate has no UTF-8 form, so a store would keep a
+  // replacement character instead, and `a\uD800` and `a\uDBFF` would become one subject.
+  if (typeof subject !== 'string' || subject.length === 0 || subject.length > MAX_SUBJECT_LENGTH || hasControl(subject) || !subject.isWellFormed()) {
+    throw new SessionInputInvalid('subject', `must be 1-${MAX_SUBJECT_LENGTH} characters of valid Unicode without control characters`)
   }
   return subject
 }
@@ -25,10 +27,6 @@ export function checkClaims(claims: unknown, allowed: ReadonlySet<string> | unde
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new SessionInputInvalid('claims', 'must be an object')
   const proto: unknown = Object.getPrototypeOf(claims)
   if (proto !== Object.prototype && proto !== null) throw new SessionInputInvalid('claims', 'must be a plain object')
-  for (const name of Object.keys(claims)) {
-    if (RESERVED_CLAIMS.has(name)) throw new SessionInputInvalid(`claims.${name}`, 'is a registered claim that hallpass sets itself')
-    if (allowed !== undefined && !allowed.has(name)) throw new SessionInputInvalid(`claims.${name}`, 'is not in the allowed custom claims')
-  }
   let json: string
   try {
     json = JSON.stringify(claims)
@@ -36,8 +34,15 @@ export function checkClaims(claims: unknown, allowed: ReadonlySet<string> | unde
     throw new SessionInputInvalid('claims', 'must be JSON-serialisable')
   }
   if (Buffer.byteLength(json) > maxBytes) throw new SessionInputInvalid('claims', `must serialise to at most ${maxBytes} bytes`)
-  // Store what the token will carry: JSON drops undefined and functions, so normalise now.
-  return JSON.parse(json) as Record<string, unknown>
+  // Store what the token will carry: JSON drops undefined and functions, so normalise now, and
+  // check the names of what came out (a `toJSON` member decides what JSON.stringify writes).
+  const normalised: unknown = JSON.parse(json)
+  if (typeof normalised !== 'object' || normalised === null || Array.isArray(normalised)) throw new SessionInputInvalid('claims', 'must serialise to a JSON object')
+  for (const name of Object.keys(normalised)) {
+    if (RESERVED_CLAIMS.has(name)) throw new SessionInputInvalid(`claims.${name}`, 'is a registered claim that hallpass sets itself')
+    if (allowed !== undefined && !allowed.has(name)) throw new SessionInputInvalid(`claims.${name}`, 'is not in the allowed custom claims')
+  }
+  return normalised as Record<string, unknown>
 }
 
 export function checkScope(scope: unknown): string | null {
@@ -68,8 +73,9 @@ export function sanitizeDevice(device: unknown): DeviceInfo | undefined {
     const value = (device as Record<string, unknown>)[field]
     if (value === undefined || value === null) continue
     if (typeof value !== 'string') throw new SessionInputInvalid(`device.${field}`, 'must be a string')
-    // Headers almost never carry control characters: keep the string itself then (no copy).
-    const clean = (hasControl(value) ? stripControl(value) : value).slice(0, DEVICE_LIMITS[field])
+    // Headers almost never carry control characters: keep the string itself then (no copy). The
+    // cut may split a surrogate pair, and a header may hold a lone one: stores keep UTF-8.
+    const clean = (hasControl(value) ? stripControl(value) : value).slice(0, DEVICE_LIMITS[field]).toWellFormed()
     if (clean.length > 0) out[field] = clean
   }
   return out

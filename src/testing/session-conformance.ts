@@ -8,9 +8,12 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { createJwtVerifier, importJwks } from '../engine/index.ts'
-import { isHallpassError, type HallpassErrorCode } from '../errors.ts'
+import { isHallpassError, StoreUnavailable, type HallpassErrorCode } from '../errors.ts'
 import { createSessionManager, type SessionManager, type SessionManagerOptions } from '../session/manager.ts'
+import { issueRefreshToken, tagKeyOf } from '../session/refresh-token.ts'
+import { deriveKeys } from '../session/secret.ts'
 import type { SessionStore } from '../session/store.ts'
+import type { AuditEvent } from '../session/types.ts'
 import type { StoreUnderTest } from './store-conformance.ts'
 
 export type MakeStore = () => Promise<StoreUnderTest>
@@ -68,7 +71,7 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
     it('create issues a verifiable access token and an opaque prefixed refresh token', () =>
       withManager(async ({ manager, store, clock }) => {
         const issued = await manager.create({ subject: 'user-1', claims: { role: 'admin' }, scope: 'orders:read orders:write', device: { userAgent: 'UA', ip: '203.0.113.9', label: 'laptop' } })
-        assert.match(issued.refreshToken, /^hprt_[A-Za-z0-9_-]{22}\.0\.[A-Za-z0-9_-]{43}$/)
+        assert.match(issued.refreshToken, /^hprt_[A-Za-z0-9_-]{22}\.0\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/)
         assert.equal(issued.expiresIn, 600)
         const { header, claims } = manager.verifyAccessToken(issued.accessToken)
         assert.equal(header.typ, 'at+jwt')
@@ -163,16 +166,63 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
         assert.equal((await manager.list('victim')).length, 0)
       }))
 
+    it('a token stolen long ago is still recognised when replayed, and every replay after the revocation is one cheap refusal', () =>
+      withManager(async ({ manager, store }) => {
+        const stolen = await manager.create({ subject: 'victim' })
+        let current = stolen
+        for (let i = 0; i < 60; i++) current = await manager.refresh(current.refreshToken)
+        const error = (await rejectsWith(manager.refresh(stolen.refreshToken), 'ERR_REFRESH_REUSED')) as { classification: string }
+        assert.equal(error.classification, 'older_generation')
+        await rejectsWith(manager.refresh(current.refreshToken), 'ERR_SESSION_REVOKED')
+        await rejectsWith(manager.refresh(stolen.refreshToken), 'ERR_SESSION_REVOKED')
+        // One feed entry however often the revoked session's tokens come back.
+        assert.deepEqual((await store.readRevocations(undefined, 10)).map((e) => e.sid), [stolen.session.id])
+      }))
+
+    it('the tag proves a token was issued here: altered or foreign tags are refused, current or superseded, and change nothing', () =>
+      withManager(async ({ manager, store, clock }) => {
+        const flip = (c: string): string => (c === 'A' ? 'B' : 'A')
+        const alter = (token: string): string[] => {
+          const at = token.lastIndexOf('.') + 1
+          const tag = token.slice(at)
+          return [
+            token.slice(0, at) + flip(tag[0]!) + tag.slice(1),
+            token.slice(0, -1) + flip(tag[21]!),
+            token.slice(0, at) + 'A'.repeat(22),
+          ]
+        }
+        // Another deployment (another secret) issuing a token with the same sid and secret.
+        const foreignOf = (token: string): string => {
+          const [, generation, secret] = token.slice(5).split('.')
+          return issueRefreshToken(tagKeyOf(deriveKeys(`${SECRET}-another-deployment`).refreshTagKey), token.slice(5, 27), Number(generation), secret!)
+        }
+        const issued = await manager.create({ subject: 'user-1' })
+        const before = await store.getSession(issued.session.id)
+        for (const token of [...alter(issued.refreshToken), foreignOf(issued.refreshToken)]) {
+          await rejectsWith(manager.refresh(token), 'ERR_REFRESH_INVALID')
+          assert.equal((await manager.inspectRefreshToken(token)).active, false)
+        }
+        assert.deepEqual(await store.getSession(issued.session.id), before)
+        // A superseded token with a bad tag would otherwise be reuse and revoke the session.
+        const next = await manager.refresh(issued.refreshToken)
+        clock.advance(11)
+        for (const token of [...alter(issued.refreshToken), foreignOf(issued.refreshToken)]) await rejectsWith(manager.refresh(token), 'ERR_REFRESH_INVALID')
+        assert.deepEqual(await store.readRevocations(undefined, 10), [])
+        assert.equal((await manager.inspectRefreshToken(next.refreshToken)).active, true)
+        await rejectsWith(manager.refresh(issued.refreshToken), 'ERR_REFRESH_REUSED')
+      }))
+
     it('forged, malformed and unknown refresh tokens change nothing', () =>
       withManager(async ({ manager, store }) => {
         const issued = await manager.create({ subject: 'user-1' })
-        const [prefixAndSid] = issued.refreshToken.split('.')
+        const [prefixAndSid, , issuedSecret, issuedTag] = issued.refreshToken.split('.')
         const before = await store.getSession(issued.session.id)
         const forged = [
-          `${prefixAndSid}.0.${'A'.repeat(43)}`, // right sid, wrong secret: must not revoke
-          `${prefixAndSid}.7.${'A'.repeat(43)}`,
-          `${prefixAndSid}.1.${issued.refreshToken.split('.')[2]}`, // right secret, wrong generation
-          `hprt_${'B'.repeat(22)}.0.${'A'.repeat(43)}`, // unknown session
+          `${prefixAndSid}.0.${'A'.repeat(43)}.${issuedTag}`, // right sid, wrong secret: must not revoke
+          `${prefixAndSid}.7.${'A'.repeat(43)}.${'A'.repeat(22)}`,
+          `${prefixAndSid}.1.${issuedSecret}.${issuedTag}`, // right secret, wrong generation
+          `hprt_${'B'.repeat(22)}.0.${'A'.repeat(43)}.${issuedTag}`, // unknown session
+          `${prefixAndSid}.0.${issuedSecret}`, // the shape before tags
         ]
         for (const token of forged) await rejectsWith(manager.refresh(token), 'ERR_REFRESH_INVALID')
         const malformed: unknown[] = [
@@ -238,6 +288,30 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
         assert.equal(await manager.get('nonexistent'), undefined)
       }))
 
+    it('a detected reuse revokes the session even when writing its audit event fails', async () => {
+      const underTest = await makeStore()
+      let failAudit = false
+      // The audit event may live elsewhere than the session (another Redis Cluster shard).
+      const store: SessionStore = Object.create(underTest.store, {
+        appendAudit: { value: (event: AuditEvent) => (failAudit ? Promise.reject(new StoreUnavailable('audit down (simulated)')) : underTest.store.appendAudit(event)) },
+      }) as SessionStore
+      try {
+        const clock = createTestClock()
+        const manager = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, now: clock.now })
+        const first = await manager.create({ subject: 'victim' })
+        const second = await manager.refresh(first.refreshToken)
+        clock.advance(11)
+        failAudit = true
+        await rejectsWith(manager.refresh(first.refreshToken), 'ERR_STORE_UNAVAILABLE')
+        failAudit = false
+        assert.equal((await store.getSession(first.session.id))?.revokeReason, 'refresh_reuse')
+        await rejectsWith(manager.refresh(second.refreshToken), 'ERR_SESSION_REVOKED')
+        assert.deepEqual((await store.readRevocations(undefined, 10)).map((e) => e.sid), [first.session.id])
+      } finally {
+        await underTest.cleanup()
+      }
+    })
+
     it('every step is in the audit trail and reaches listeners', () =>
       withManager(async ({ manager }) => {
         const seen: string[] = []
@@ -288,8 +362,27 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
           [{ subject: 'u', scope: 'a"b' }, 'ERR_SESSION_INPUT_INVALID'],
           [{ subject: 'u', audience: 'not-configured' }, 'ERR_SESSION_INPUT_INVALID'],
           [{ subject: 'u', device: { ip: 7 } }, 'ERR_SESSION_INPUT_INVALID'],
+          // Lone surrogates have no UTF-8 form: a store would fold them into one replacement character.
+          [{ subject: 'user\uD800' }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: '\uDC00user' }, 'ERR_SESSION_INPUT_INVALID'],
+          // JSON.stringify writes what toJSON returns: the names are checked on that.
+          [{ subject: 'u', claims: { toJSON: () => ({ nbf: 9e9 }) } }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: { toJSON: () => ({ client_id: 'admin-console' }) } }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: { toJSON: () => 'text' } }, 'ERR_SESSION_INPUT_INVALID'],
         ]
         for (const [input, code] of bad) await rejectsWith(manager.create(input as never), code)
+        const victim = await manager.create({ subject: 'v' })
+        await rejectsWith(manager.revokeAll('v', { except: 7 as never }), 'ERR_SESSION_INPUT_INVALID')
+        await rejectsWith(manager.revokeAll('v', null as never), 'ERR_SESSION_INPUT_INVALID')
+        await rejectsWith(manager.audit('v', null as never), 'ERR_SESSION_INPUT_INVALID')
+        assert.equal((await manager.list('v')).length, 1)
+        // No context, or null, is a refresh without device facts.
+        const next = await manager.refresh(victim.refreshToken, null as never)
+        await manager.refresh(next.refreshToken, 'not-an-object' as never)
+        // Device facts are trimmed, never refused: a split surrogate pair or a lone one becomes U+FFFD.
+        const emoji = await manager.create({ subject: 'w', device: { userAgent: `${'x'.repeat(511)}🙂`, label: 'a\uD800b' } })
+        assert.equal(emoji.session.device.userAgent, `${'x'.repeat(511)}\uFFFD`)
+        assert.equal((await store.getSession(emoji.session.id))?.device.label, 'a\uFFFDb')
         const cyclic: Record<string, unknown> = {}
         cyclic.self = cyclic
         await rejectsWith(manager.create({ subject: 'u', claims: cyclic }), 'ERR_SESSION_INPUT_INVALID')
@@ -346,6 +439,8 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
         assert.equal(a.keys.keyring().entries.length, 2, 'two rotations at once add one key')
         await rejectsWith(createSessionManager({ ...options, secret: 'a-different-secret-0123456789abcdef0123' }), 'ERR_SECRET_INVALID')
         await rejectsWith(createSessionManager({ ...options, secret: 'short' }), 'ERR_SECRET_INVALID')
+        await rejectsWith(createSessionManager({ ...options, secret: undefined as never }), 'ERR_SECRET_INVALID')
+        await rejectsWith(createSessionManager({ ...options, secret: 42 as never }), 'ERR_SECRET_INVALID')
         const stored = await store.loadKeyring()
         assert.ok(stored && !stored.data.includes('"d"'), 'private keys are encrypted at rest')
       } finally {

@@ -73,7 +73,7 @@ for (const kind of STORE_KINDS) {
       assert.equal(body.expires_in, 600)
       assert.match(body.session_id, /^[A-Za-z0-9_-]{22}$/)
       // The opaque token names its session (one indexed read) and carries 256 random bits.
-      assert.match(body.refresh_token, /^hprt_[A-Za-z0-9_-]{22}\.[0-9]+\.[A-Za-z0-9_-]{43}$/)
+      assert.match(body.refresh_token, /^hprt_[A-Za-z0-9_-]{22}\.[0-9]+\.[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{22}$/)
       assert.ok(body.refresh_token.startsWith(`hprt_${body.session_id}.`))
 
       const jwks = (await server.request('/.well-known/jwks.json')).body as JwkSet
