@@ -60,6 +60,13 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }
   const app = Fastify(fastifyOptions)
+  if (ctx.storeErrors !== undefined) {
+    const detach = ctx.storeErrors.attach((error) => app.log.error({ err: error }, 'store error outside a request'))
+    app.addHook('onClose', (_instance, done) => {
+      detach()
+      done()
+    })
+  }
 
   await app.register(cookie)
   if (config.corsOrigins.length > 0) {

@@ -5,6 +5,7 @@ import type { ServerConfig } from './config.ts'
 import type { ServerMetrics } from './metrics.ts'
 import type { RateLimiter } from './rate-limit.ts'
 import type { RevocationHub } from './revocation-hub.ts'
+import type { StoreErrorRelay } from './store-errors.ts'
 
 /** A user the credential check accepted. */
 export interface AuthenticatedUser {
@@ -27,4 +28,6 @@ export interface ServerContext {
   readonly metrics: ServerMetrics
   readonly checkCredentials: CredentialCheck
   readonly feed: RevocationHub
+  /** Where the store's errors outside requests go; `buildServer` logs them. */
+  readonly storeErrors?: StoreErrorRelay
 }

@@ -18,6 +18,7 @@ import type { CredentialCheck, ServerContext } from './context.ts'
 import { createServerMetrics } from './metrics.ts'
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './rate-limit.ts'
 import { createRevocationHub } from './revocation-hub.ts'
+import { createStoreErrorRelay } from './store-errors.ts'
 
 export interface Runtime {
   readonly context: ServerContext
@@ -54,7 +55,8 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
   const adminApiKey = loadOptionalSecret(env.HALLPASS_ADMIN_API_KEY, env.HALLPASS_ADMIN_API_KEY_FILE, 'HALLPASS_ADMIN_API_KEY')
   const config: ServerConfig = Object.freeze({ ...baseConfig, databaseUrl, secret, adminApiKey })
 
-  const opened = await openStore(databaseUrl)
+  const storeErrors = createStoreErrorRelay()
+  const opened = await openStore(databaseUrl, storeErrors.report)
   try {
     const sessions = await createSessionManager({
       store: opened.store,
@@ -90,6 +92,7 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
       metrics: createServerMetrics(),
       checkCredentials,
       feed,
+      storeErrors,
     })
     return {
       context,
@@ -118,8 +121,11 @@ export function createUserTableCheck(users: UserStore): CredentialCheck {
   }
 }
 
-/** Opens the session store, the user table and the matching rate limiter for a database URL. */
-export async function openStore(databaseUrl: string): Promise<OpenedStore> {
+/**
+ * Opens the session store, the user table and the matching rate limiter for a database URL.
+ * `onError` receives what the store reports outside any call (SQLite and Redis).
+ */
+export async function openStore(databaseUrl: string, onError?: (error: unknown) => void): Promise<OpenedStore> {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length)
     if (path.length === 0) throw new ConfigInvalid('databaseUrl', 'sqlite: needs a file path, e.g. sqlite:./data/hallpass.db')
@@ -128,7 +134,7 @@ export async function openStore(databaseUrl: string): Promise<OpenedStore> {
     const { createSqliteStore } = await import('../stores/sqlite.ts')
     const { createSqliteUserStore } = await import('../stores/sqlite-users.ts')
     const database = new Database(path)
-    const store = createSqliteStore({ database })
+    const store = createSqliteStore({ database, ...(onError !== undefined ? { onError } : {}) })
     return {
       store,
       users: createSqliteUserStore({ database }),
@@ -174,7 +180,7 @@ export async function openStore(databaseUrl: string): Promise<OpenedStore> {
     let store: SessionStore
     try {
       // Built before connecting, so a bad prefix is refused (by the store's own rule) at once.
-      store = createRedisStore({ client, keyPrefix })
+      store = createRedisStore({ client, keyPrefix, ...(onError !== undefined ? { onError } : {}) })
       await client.connect()
     } catch (error) {
       client.disconnect()

@@ -45,7 +45,12 @@
  * - revocation: the session is marked revoked (script), then the feed entry and the audit entry
  *   are appended together. The feed append is deduplicated by session id, so it is safe to retry:
  *   `revokeSession` and `revokeSubjectSessions` re-append the feed entry of an already revoked
- *   session whose access tokens may still be alive, which repairs a crash in between.
+ *   session whose access tokens may still be alive, which repairs a crash in between (the
+ *   manager calls `revokeSession` again for a retried logout and for every replayed token of a
+ *   revoked session, for this reason).
+ * - An audit append that follows a change which took effect never fails the call: it is
+ *   reported to `onError` (a caller told "failed" would retry a rotation that happened, and be
+ *   revoked for reuse). So a fault between the two steps loses an audit entry, never a change.
  * - creation: index first, then the session, then the audit entry, so a session is never
  *   missing from its subject's index (which `revokeSubjectSessions` relies on); an index entry
  *   left by a crash points nowhere and is pruned.
@@ -94,6 +99,11 @@ export interface RedisStoreOptions {
   readonly subscriber?: RedisClient
   /** Prefix of every key and channel. Default `hp:`. Must not contain `{` or `}` (hash tags). */
   readonly keyPrefix?: string
+  /**
+   * Receives the failures that do not fail the call (the store never logs): an audit entry
+   * that could not be appended after its session change had taken effect (see the module note).
+   */
+  readonly onError?: (error: unknown) => void
 }
 
 /** Sessions stay this long past their deadlines, so a recently expired session can still be revoked. */
@@ -169,8 +179,10 @@ interface Subscription {
 export function createRedisStore(options: RedisStoreOptions): SessionStore {
   if (typeof options !== 'object' || options === null) throw new ConfigInvalid('options', 'must be an object')
   for (const key of Object.keys(options)) {
-    if (key !== 'client' && key !== 'subscriber' && key !== 'keyPrefix') throw new ConfigInvalid(key, 'is not an option of createRedisStore')
+    if (key !== 'client' && key !== 'subscriber' && key !== 'keyPrefix' && key !== 'onError') throw new ConfigInvalid(key, 'is not an option of createRedisStore')
   }
+  if (options.onError !== undefined && typeof options.onError !== 'function') throw new ConfigInvalid('onError', 'must be a function')
+  const onError = options.onError
   if (!isCommands(options.client)) throw new ConfigInvalid('client', 'must be an ioredis client')
   if (options.subscriber !== undefined && !isSubscriber(options.subscriber)) throw new ConfigInvalid('subscriber', 'must be an ioredis client')
   const prefix = options.keyPrefix ?? 'hp:'
@@ -224,6 +236,21 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
   const appendAuditEvents = async (subject: string, events: readonly AuditEvent[]): Promise<void> => {
     if (events.length === 0) return
     await run(auditAppendScript, [keys.audit(subject)], [AUDIT_CAP, ...events.map((e) => JSON.stringify(e))])
+  }
+
+  // The audit entries of a session change that has already taken effect on another slot. A
+  // failure must not fail the call: a caller told "failed" would retry a rotation that happened
+  // (and be revoked for reuse) or lose the tokens of a session that exists. It is reported.
+  const appendAuditAfterChange = async (subject: string, events: readonly AuditEvent[]): Promise<void> => {
+    try {
+      await appendAuditEvents(subject, events)
+    } catch (error) {
+      try {
+        onError?.(new StoreUnavailable('redis audit append failed; the session change it records took effect', { cause: scrub(error) }))
+      } catch {
+        // A throwing error handler must not turn a done change into a failure either.
+      }
+    }
   }
 
   const appendFeed = async (sid: string, exp: number, revokedAt: number, reason: string): Promise<RevocationEntry> => {
@@ -377,7 +404,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
           ...serializeRecord(record),
         ])
         if (created !== 1) throw new StoreUnavailable('redis createSession failed: the session id already exists')
-        await appendAuditEvents(record.subject, [audit])
+        await appendAuditAfterChange(record.subject, [audit])
       }),
 
     getSession: (id) => guard('getSession', async () => parseRecord(asArray(await run(getSessionScript, [keys.session(id)], [])))),
@@ -400,7 +427,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         const session = parseRecord(asArray(reply[1]))
         if (reply[0] !== 1 || session === undefined) return { rotated: false, session }
         // The subject comes from the record: the caller of a refresh only knows the session id.
-        await appendAuditEvents(session.subject, [{ ...input.audit, subject: session.subject }])
+        await appendAuditAfterChange(session.subject, [{ ...input.audit, subject: session.subject }])
         return { rotated: true, session }
       }),
 
@@ -415,7 +442,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         }
         const [entry] = await Promise.all([
           appendFeed(input.id, input.feedExp, input.now, input.reason),
-          appendAuditEvents(input.audit.subject, [input.audit]),
+          appendAuditAfterChange(input.audit.subject, [input.audit]),
         ])
         return { revoked: true, entry }
       }),
@@ -444,7 +471,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         const events: AuditEvent[] = revoked.map((sid) => ({ type: 'session.revoked', at: input.now, sessionId: sid, subject: input.subject, reason: input.reason }))
         const [entries] = await Promise.all([
           Promise.all(revoked.map((sid) => appendFeed(sid, input.feedExp, input.now, input.reason))),
-          appendAuditEvents(input.subject, events),
+          appendAuditAfterChange(input.subject, events),
           prune(input.subject, missing, input.now),
         ])
         return entries.sort((a, b) => compareCursors(a.cursor, b.cursor))

@@ -10,7 +10,9 @@ import { pathToFileURL } from 'node:url'
 import { Redis, type RedisOptions } from 'ioredis'
 import { isHallpassError } from '../../src/errors.ts'
 import type { RevocationEntry, SessionRecord, SessionStore } from '../../src/session/index.ts'
+import { createSessionManager } from '../../src/session/index.ts'
 import { createRedisStore } from '../../src/stores/redis.ts'
+import { auditAppendScript } from '../../src/stores/redis-scripts.ts'
 import { describeStoreConformance, FIXTURE_NOW, sessionRecordFixture } from '../../src/testing/index.ts'
 import { checkRedis, redisUrl } from '../helpers/services.ts'
 
@@ -438,6 +440,72 @@ describe('redis store specifics', { skip }, () => {
       assert.deepEqual(await shared().call('PUBSUB', 'NUMSUB', channel), [channel, 0])
     }))
 
+  it('through the manager, a retried logout and every replay of a revoked session\'s token repair a lost feed entry', () =>
+    withStore(async (store, prefix) => {
+      const manager = await createSessionManager({ store, secret: 'redis-repair-secret-0123456789abcdef', issuer: 'https://auth.example.com' })
+      const issued = await manager.create({ subject: 'crash' })
+      // The state a fault right after the session script leaves: revoked, no feed entry.
+      const exp = Math.floor(Date.now() / 1000) + 600
+      await shared().hset(`${prefix}{s:${issued.session.id}}`, 'revokedAt', String(Date.now()), 'revokeReason', '"logout"', 'feedExp', String(exp))
+      assert.deepEqual(await manager.revoke(issued.session.id, 'logout'), { revoked: false, why: 'already_revoked' })
+      assert.deepEqual((await store.readRevocations(undefined, 10)).map((e) => [e.sid, e.exp]), [[issued.session.id, exp]])
+
+      const other = await manager.create({ subject: 'crash' })
+      await shared().hset(`${prefix}{s:${other.session.id}}`, 'revokedAt', String(Date.now()), 'revokeReason', '"logout"', 'feedExp', String(exp))
+      await rejectsWithCode(manager.refresh(other.refreshToken), 'ERR_SESSION_REVOKED')
+      await rejectsWithCode(manager.refresh(other.refreshToken), 'ERR_SESSION_REVOKED')
+      assert.deepEqual((await store.readRevocations(undefined, 10)).map((e) => e.sid), [issued.session.id, other.session.id])
+    }))
+
+  it('an audit append that fails after its change took effect fails nothing: it is reported to onError', async () => {
+    const prefix = randomPrefix()
+    let failNextAudit = false
+    const real = shared()
+    // The audit list lives on the subject's slot: on a Cluster, a failover there is enough.
+    const flaky = new Proxy(real, {
+      get(target, property) {
+        if (property === 'call') {
+          return (command: string, ...args: (string | number)[]) => {
+            if (failNextAudit && command === 'EVALSHA' && args[0] === auditAppendScript.sha) {
+              failNextAudit = false
+              return Promise.reject(new Error('CLUSTERDOWN The cluster is down (simulated)'))
+            }
+            return target.call(command, ...args)
+          }
+        }
+        const value: unknown = Reflect.get(target, property)
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    const reported: unknown[] = []
+    const store = createRedisStore({ client: flaky, keyPrefix: prefix, onError: (error) => reported.push(error) })
+    try {
+      const manager = await createSessionManager({ store, secret: 'redis-audit-secret-0123456789abcdef', issuer: 'https://auth.example.com' })
+      const issued = await manager.create({ subject: 'alice' })
+      failNextAudit = true
+      const next = await manager.refresh(issued.refreshToken)
+      assert.equal((await store.getSession(issued.session.id))?.generation, 1)
+      assert.equal(reported.length, 1)
+      assert.ok(isHallpassError(reported[0], 'ERR_STORE_UNAVAILABLE'))
+      // The client got the successor, so it goes on; nothing was mistaken for reuse.
+      await manager.refresh(next.refreshToken)
+      failNextAudit = true
+      assert.deepEqual((await manager.revoke(issued.session.id, 'logout')).revoked, true)
+      assert.equal(reported.length, 2)
+      assert.equal((await store.readRevocations(undefined, 10)).length, 1)
+      // An error handler that throws changes nothing either.
+      const throwing = createRedisStore({ client: flaky, keyPrefix: prefix, onError: () => { throw new Error('handler bug') } })
+      const third = await createSessionManager({ store: throwing, secret: 'redis-audit-secret-0123456789abcdef', issuer: 'https://auth.example.com' })
+      const created = await third.create({ subject: 'bob' })
+      failNextAudit = true
+      await third.refresh(created.refreshToken)
+      await throwing.close()
+    } finally {
+      await store.close()
+      await dropPrefix(prefix)
+    }
+  })
+
   it('options are checked in the factory', () => {
     const client = shared()
     for (const [options, path] of [
@@ -448,6 +516,7 @@ describe('redis store specifics', { skip }, () => {
       [{ client: {} }, 'client'],
       [{ client, subscriber: {} }, 'subscriber'],
       [{ client, pool: 1 }, 'pool'],
+      [{ client, onError: 'log' }, 'onError'],
     ] as const) {
       assert.throws(() => createRedisStore(options as never), (error: unknown) => isHallpassError(error, 'ERR_CONFIG_INVALID') && error.path === path)
     }
