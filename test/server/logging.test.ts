@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
+import { StoreUnavailable } from '../../src/errors.ts'
 import { REDACTED_LOG_PATHS } from '../../src/server/index.ts'
 import { CLIENT_ID, CLIENT_SECRET, openSse, rawRequest, startServer, TEST_PASSWORD, TEST_USERNAME, type TestServer } from './harness.ts'
 
@@ -75,6 +76,13 @@ describe('logs never contain a secret', () => {
     for (const line of lines) {
       for (const secret of secrets) assert.equal(line.includes(secret), false, `a secret in the log: ${line.slice(0, 200)}`)
     }
+  })
+
+  test('what a store reports outside a request reaches the log as an error', () => {
+    const before = lines.length
+    server.ctx.storeErrors?.report(new StoreUnavailable('redis audit append failed; the session change it records took effect'))
+    const fresh = lines.slice(before).map((line) => JSON.parse(line) as { level: number; msg: string; err?: { code?: string } })
+    assert.ok(fresh.some((entry) => entry.level >= 50 && entry.msg === 'store error outside a request' && entry.err?.code === 'ERR_STORE_UNAVAILABLE'))
   })
 
   test('a store failure is logged as an error, still without secrets', async () => {
