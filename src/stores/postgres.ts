@@ -66,6 +66,8 @@ export interface PostgresStoreOptions {
   readonly listenClient?: () => Promise<PostgresListenClient>
   /** Run the migrations before resolving (default true). */
   readonly migrate?: boolean
+  /** Audit events kept per subject; `purgeExpired` deletes older ones (default 1000). */
+  readonly maxAuditEventsPerSubject?: number
 }
 
 /** The PostgreSQL store: a `SessionStore`, plus its schema and an explicit `migrate()`. */
@@ -75,7 +77,8 @@ export interface PostgresStore extends SessionStore {
   migrate(): Promise<void>
 }
 
-const OPTION_KEYS: ReadonlySet<string> = new Set(['pool', 'schema', 'listenClient', 'migrate'])
+const OPTION_KEYS: ReadonlySet<string> = new Set(['pool', 'schema', 'listenClient', 'migrate', 'maxAuditEventsPerSubject'])
+const DEFAULT_MAX_AUDIT_EVENTS_PER_SUBJECT = 1000
 // The schema becomes a quoted identifier, and `<schema>_revocations` the NOTIFY channel, which
 // must fit PostgreSQL's 63-byte identifier limit (NAMEDATALEN − 1): pg_notify() refuses longer
 // names while LISTEN silently truncates them, so the two would never meet. Hence 51 characters.
@@ -228,6 +231,7 @@ interface CheckedOptions {
   readonly schema: string
   readonly listenClient: (() => Promise<PostgresListenClient>) | undefined
   readonly migrate: boolean
+  readonly maxAuditEventsPerSubject: number
 }
 
 function checkOptions(options: unknown): CheckedOptions {
@@ -235,7 +239,7 @@ function checkOptions(options: unknown): CheckedOptions {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new ConfigInvalid(key, 'is not a known option')
   }
-  const { pool, schema = 'hallpass', listenClient, migrate = true } = options as Partial<PostgresStoreOptions>
+  const { pool, schema = 'hallpass', listenClient, migrate = true, maxAuditEventsPerSubject = DEFAULT_MAX_AUDIT_EVENTS_PER_SUBJECT } = options as Partial<PostgresStoreOptions>
   if (typeof pool !== 'object' || pool === null || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
     throw new ConfigInvalid('pool', 'must be a pg.Pool')
   }
@@ -244,7 +248,8 @@ function checkOptions(options: unknown): CheckedOptions {
   }
   if (listenClient !== undefined && typeof listenClient !== 'function') throw new ConfigInvalid('listenClient', 'must be a function')
   if (typeof migrate !== 'boolean') throw new ConfigInvalid('migrate', 'must be a boolean')
-  return { pool, schema, listenClient, migrate }
+  if (!Number.isSafeInteger(maxAuditEventsPerSubject) || maxAuditEventsPerSubject <= 0) throw new ConfigInvalid('maxAuditEventsPerSubject', 'must be a positive integer')
+  return { pool, schema, listenClient, migrate, maxAuditEventsPerSubject }
 }
 
 function checkLimit(limit: number): number {
@@ -275,7 +280,7 @@ function parseCursor(cursor: string | undefined): number {
  * ```
  */
 export async function createPostgresStore(options: PostgresStoreOptions): Promise<PostgresStore> {
-  const { pool, schema, listenClient, migrate: migrateFirst } = checkOptions(options)
+  const { pool, schema, listenClient, migrate: migrateFirst, maxAuditEventsPerSubject } = checkOptions(options)
   const S = quoteIdent(schema)
   const channel = schema + CHANNEL_SUFFIX
   const migrateLockKey = `hallpass:migrate:${schema}`
@@ -451,12 +456,18 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     loadKeyring: `SELECT version, data FROM ${S}.keyring WHERE id`,
     insertKeyring: `INSERT INTO ${S}.keyring (id, version, data) VALUES (true, 1, $1) ON CONFLICT (id) DO NOTHING`,
     updateKeyring: `UPDATE ${S}.keyring SET version = version + 1, data = $2 WHERE id AND version = $1`,
+    // The audit keeps the newest $3 events of each subject (the other stores do the same).
     purge: `WITH s AS (
         DELETE FROM ${S}.sessions WHERE LEAST(expires_at, idle_expires_at) < $1 RETURNING 1
       ), r AS (
         DELETE FROM ${S}.revocations WHERE exp * 1000 < $2 RETURNING 1
+      ), a AS (
+        DELETE FROM ${S}.audit WHERE id IN (
+          SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY subject ORDER BY id DESC) AS n FROM ${S}.audit) ranked
+          WHERE n > $3
+        ) RETURNING 1
       )
-      SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM r) AS removed`,
+      SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM r) + (SELECT count(*) FROM a) AS removed`,
   }
 
   async function readAfter(
@@ -761,7 +772,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     purgeExpired: (now) =>
       run('purgeExpired', async () => {
-        const [row] = await query<{ removed: NumberLike }>(sql.purge, [now - PURGE_RETENTION_MS, now])
+        const [row] = await query<{ removed: NumberLike }>(sql.purge, [now - PURGE_RETENTION_MS, now, maxAuditEventsPerSubject])
         return Number(row?.removed ?? 0)
       }),
 

@@ -204,6 +204,24 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
     }
   })
 
+  it('purgeExpired keeps the newest maxAuditEventsPerSubject audit events of each subject', async () => {
+    const { store, cleanup } = await freshStore({ maxAuditEventsPerSubject: 5 })
+    try {
+      for (const subject of ['ann', 'bob']) {
+        for (let i = 0; i < 8; i++) await store.appendAudit({ type: 'session.expired', at: FIXTURE_NOW + i, sessionId: `s-${i}`, subject })
+      }
+      await store.appendAudit({ type: 'session.expired', at: FIXTURE_NOW, sessionId: 's-x', subject: 'cy' })
+      assert.equal(await store.purgeExpired(FIXTURE_NOW), 6)
+      for (const subject of ['ann', 'bob']) {
+        assert.deepEqual((await store.listAudit(subject, 100)).map((e) => e.sessionId), ['s-7', 's-6', 's-5', 's-4', 's-3'])
+      }
+      assert.equal((await store.listAudit('cy', 100)).length, 1)
+      assert.equal(await store.purgeExpired(FIXTURE_NOW), 0)
+    } finally {
+      await cleanup()
+    }
+  })
+
   it('racing refreshes share one successor under REPEATABLE READ and SERIALIZABLE defaults too (serialization failures are retried)', async () => {
     for (const level of ['repeatable read', 'serializable']) {
       // A database or role may set default_transaction_isolation; the store's statements must not depend on it.
@@ -419,6 +437,9 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
     await rejectsWithCode(createPostgresStore({ pool: {} as pg.Pool }), 'ERR_CONFIG_INVALID')
     await rejectsWithCode(createPostgresStore({ pool: shared!, poolSize: 3 } as PostgresStoreOptions), 'ERR_CONFIG_INVALID')
     await rejectsWithCode(createPostgresStore({ pool: shared!, migrate: 'yes' } as unknown as PostgresStoreOptions), 'ERR_CONFIG_INVALID')
+    for (const max of [0, 1.5, -1, '10']) {
+      await rejectsWithCode(createPostgresStore({ pool: shared!, maxAuditEventsPerSubject: max } as unknown as PostgresStoreOptions), 'ERR_CONFIG_INVALID')
+    }
     await rejectsWithCode(createPostgresStore({ pool: shared!, listenClient: 'x' } as unknown as PostgresStoreOptions), 'ERR_CONFIG_INVALID')
     // Nothing was created under any of those names (the 51-character one had migrate: false;
     // pg_catalog exists anyway).
