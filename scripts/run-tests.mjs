@@ -31,7 +31,7 @@ const timeout = process.env.HALLPASS_TEST_TIMEOUT_MS ?? '300000'
 const reporter = fileURLToPath(new URL('./file-failures-reporter.mjs', import.meta.url))
 const scratch = mkdtempSync(join(tmpdir(), 'hallpass-tests-'))
 
-/** Runs `paths`; returns the exit status and the top-level failures. */
+/** Runs `paths`; returns the exit status and every failed test, at any depth. */
 function run(paths, round) {
   const failuresFile = join(scratch, `failures-${round}.jsonl`)
   const result = spawnSync(
@@ -54,9 +54,10 @@ function run(paths, round) {
 }
 
 let { status, failures } = run(files, 1)
-// A test file whose process never finished is run once more, alone, and only when nothing else
-// failed: a real hang hangs again and fails the run, while a stall of the tsx loader worker
-// (seen once in many runs: a synchronous test file that passes in 2 s never reported) does not.
+// A test file whose process never finished is run once more, alone, and only when no test
+// failed anywhere (not even inside that file before it stalled): a real hang hangs again and
+// fails the run, while a stall of the tsx loader worker (seen once in many runs: a synchronous
+// test file that passes in 2 s never reported) does not. The notice below says it happened.
 const hung = failures.filter((f) => f.timedOut).map((f) => f.file)
 if (status !== 0 && hung.length > 0 && hung.length === failures.length && hung.length <= 2) {
   console.error(`\nrun-tests: ${hung.length} test file(s) timed out and nothing else failed; running them once more: ${hung.join(', ')}\n`)

@@ -27,12 +27,14 @@ export function checkClaims(claims: unknown, allowed: ReadonlySet<string> | unde
   if (typeof claims !== 'object' || claims === null || Array.isArray(claims)) throw new SessionInputInvalid('claims', 'must be an object')
   const proto: unknown = Object.getPrototypeOf(claims)
   if (proto !== Object.prototype && proto !== null) throw new SessionInputInvalid('claims', 'must be a plain object')
-  let json: string
+  let json: string | undefined
   try {
     json = JSON.stringify(claims)
   } catch {
     throw new SessionInputInvalid('claims', 'must be JSON-serialisable')
   }
+  // A toJSON member may return undefined, and then JSON.stringify returns no text at all.
+  if (typeof json !== 'string') throw new SessionInputInvalid('claims', 'must serialise to a JSON object')
   if (Buffer.byteLength(json) > maxBytes) throw new SessionInputInvalid('claims', `must serialise to at most ${maxBytes} bytes`)
   // Store what the token will carry: JSON drops undefined and functions, so normalise now, and
   // check the names of what came out (a `toJSON` member decides what JSON.stringify writes).

@@ -23,7 +23,7 @@
  * ```
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Client, Notification, Pool, PoolClient, QueryResultRow } from 'pg'
+import type { Client, Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg'
 import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../errors.ts'
 import type {
   RevocationListener,
@@ -302,16 +302,20 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
   // Under a stricter default_transaction_isolation (database or role setting) the loser fails
   // with a serialization failure instead. Nothing of it was committed, so it runs again, and the
   // new attempt's snapshot holds the winner's row: racing refreshes still share one successor.
-  async function query<R extends QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
+  async function execute<R extends QueryResultRow>(text: string, values: unknown[]): Promise<QueryResult<R>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return (await pool.query<R>(text, values)).rows
+        return await pool.query<R>(text, values)
       } catch (error) {
         const code = (error as { code?: unknown } | null)?.code
         if (attempt >= STATEMENT_ATTEMPTS || typeof code !== 'string' || !RETRYABLE_CODES.has(code)) throw error
         await sleep(Math.random() * 5 * attempt)
       }
     }
+  }
+
+  async function query<R extends QueryResultRow>(text: string, values: unknown[]): Promise<R[]> {
+    return (await execute<R>(text, values)).rows
   }
 
   async function migrate(): Promise<void> {
@@ -746,7 +750,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     readRevocations: (cursor, limit) =>
       run('readRevocations', async () => readAfter(pool, parseCursor(cursor), checkLimit(limit))),
 
-    headCursor: () => run('headCursor', async () => (await pool.query<{ seq: string }>(sql.maxSeq)).rows[0]!.seq),
+    headCursor: () => run('headCursor', async () => (await query<{ seq: string }>(sql.maxSeq, []))[0]!.seq),
 
     subscribeRevocations,
 
@@ -765,8 +769,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         // saves race on the row lock and re-check `version` after it (EvalPlanQual): one wins.
         const result =
           expectedVersion === 0
-            ? await pool.query(sql.insertKeyring, [encodeText(data)])
-            : await pool.query(sql.updateKeyring, [expectedVersion, encodeText(data)])
+            ? await execute(sql.insertKeyring, [encodeText(data)])
+            : await execute(sql.updateKeyring, [expectedVersion, encodeText(data)])
         return result.rowCount === 1
       }),
 

@@ -13,7 +13,7 @@ import { createSessionManager, type SessionManager, type SessionManagerOptions }
 import { issueRefreshToken, tagKeyOf } from '../session/refresh-token.ts'
 import { deriveKeys } from '../session/secret.ts'
 import type { SessionStore } from '../session/store.ts'
-import type { AuditEvent } from '../session/types.ts'
+import type { AuditEvent, SessionRecord } from '../session/types.ts'
 import type { StoreUnderTest } from './store-conformance.ts'
 
 export type MakeStore = () => Promise<StoreUnderTest>
@@ -312,6 +312,31 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
       }
     })
 
+    it('a genuine token ahead of the stored record (a restored backup) is refused and revokes nothing', async () => {
+      const underTest = await makeStore()
+      // The store answers with the session as an older backup held it: generation 0.
+      let restored: SessionRecord | undefined
+      const store: SessionStore = Object.create(underTest.store, {
+        rotateRefreshToken: {
+          value: async (input: Parameters<SessionStore['rotateRefreshToken']>[0]) =>
+            restored === undefined ? underTest.store.rotateRefreshToken(input) : { rotated: false, session: restored },
+        },
+      }) as SessionStore
+      try {
+        const manager = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, now: createTestClock().now })
+        const first = await manager.create({ subject: 'restored' })
+        const backup = await underTest.store.getSession(first.session.id)
+        const second = await manager.refresh(first.refreshToken)
+        const third = await manager.refresh(second.refreshToken)
+        restored = backup
+        await rejectsWith(manager.refresh(third.refreshToken), 'ERR_REFRESH_INVALID')
+        assert.equal((await underTest.store.getSession(first.session.id))?.revokedAt, null)
+        assert.deepEqual(await underTest.store.readRevocations(undefined, 10), [])
+      } finally {
+        await underTest.cleanup()
+      }
+    })
+
     it('every step is in the audit trail and reaches listeners', () =>
       withManager(async ({ manager }) => {
         const seen: string[] = []
@@ -369,6 +394,7 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
           [{ subject: 'u', claims: { toJSON: () => ({ nbf: 9e9 }) } }, 'ERR_SESSION_INPUT_INVALID'],
           [{ subject: 'u', claims: { toJSON: () => ({ client_id: 'admin-console' }) } }, 'ERR_SESSION_INPUT_INVALID'],
           [{ subject: 'u', claims: { toJSON: () => 'text' } }, 'ERR_SESSION_INPUT_INVALID'],
+          [{ subject: 'u', claims: { toJSON: () => undefined } }, 'ERR_SESSION_INPUT_INVALID'],
         ]
         for (const [input, code] of bad) await rejectsWith(manager.create(input as never), code)
         const victim = await manager.create({ subject: 'v' })

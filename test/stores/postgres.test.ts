@@ -239,6 +239,12 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
           assert.equal(new Set(results.map((r) => r.refreshToken)).size, 1, `${level}: one successor`)
           assert.equal(results.filter((r) => r.replay === undefined).length, 1, `${level}: one rotation`)
         }
+        // The keyring's compare-and-set too: racing saves of one version, exactly one wins, none fails.
+        for (let round = 0; round < 10; round++) {
+          const { version } = (await store.loadKeyring())!
+          const saved = await Promise.all(Array.from({ length: 4 }, (_, i) => store.saveKeyring(version, `{"round":${round},"writer":${i}}`)))
+          assert.equal(saved.filter(Boolean).length, 1, `${level}: one keyring save wins`)
+        }
       } finally {
         await store.close()
         pendingDrops.push(dropSchema(schema))
