@@ -274,6 +274,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     token: ParsedRefreshToken,
     hash: string,
     successor: string,
+    successorHash: string,
     session: SessionRecord | undefined,
     at: number,
   ): Promise<IssuedTokens> => {
@@ -306,7 +307,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       // Racing tabs or a retried request: the successor of the presented token is the current
       // token (the chain is deterministic), so every racer gets the same one and the session
       // keeps exactly one live refresh token.
-      if (!hashesEqual(session.refreshHash, hashRefreshSecret(successor))) throw new RefreshTokenInvalid('not a token of this session')
+      if (!hashesEqual(session.refreshHash, successorHash)) throw new RefreshTokenInvalid('not a token of this session')
       await record({ ...base, type: 'refresh.replayed', classification: 'concurrent' })
       return issue(session, issueRefreshToken(refreshTagKey, sid, session.generation, successor), at, 'concurrent')
     }
@@ -360,18 +361,19 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       const at = now()
       const hash = hashRefreshSecret(token.secret)
       const successor = deriveSuccessorSecret(refreshChainKey, token.sid, token.generation + 1, token.secret)
+      const successorHash = hashRefreshSecret(successor)
       const audit = { type: 'refresh.rotated' as const, at, sessionId: token.sid, generation: token.generation + 1, device }
       const result = await store.rotateRefreshToken({
         id: token.sid,
         generation: token.generation,
         hash,
-        newHash: hashRefreshSecret(successor),
+        newHash: successorHash,
         now: at,
         idleExpiresAt: at + config.idleTimeoutSeconds * 1000,
         device,
         audit,
       })
-      if (!result.rotated) return classifyFailedRotation(token, hash, successor, result.session, at)
+      if (!result.rotated) return classifyFailedRotation(token, hash, successor, successorHash, result.session, at)
       if (listeners.size > 0) emit({ ...audit, subject: result.session.subject })
       return issue(result.session, issueRefreshToken(refreshTagKey, token.sid, token.generation + 1, successor), at)
     },

@@ -10,7 +10,7 @@ export interface DerivedKeys {
   readonly keyEncryptionKey: Buffer
   /** HMAC key of the refresh-token chain. */
   readonly refreshChainKey: Buffer
-  /** HMAC key of the tag that proves a refresh token was issued here. */
+  /** Key of the tag that proves a refresh token was issued here (a SHA3-256 key prefix). */
   readonly refreshTagKey: Buffer
 }
 

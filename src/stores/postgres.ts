@@ -24,6 +24,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Client, Notification, Pool, PoolClient, QueryResult, QueryResultRow } from 'pg'
+import { checkPositiveInteger } from '../engine/internal/check-options.ts'
 import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../errors.ts'
 import type {
   RevocationListener,
@@ -239,7 +240,7 @@ function checkOptions(options: unknown): CheckedOptions {
   for (const key of Object.keys(options)) {
     if (!OPTION_KEYS.has(key)) throw new ConfigInvalid(key, 'is not a known option')
   }
-  const { pool, schema = 'hallpass', listenClient, migrate = true, maxAuditEventsPerSubject = DEFAULT_MAX_AUDIT_EVENTS_PER_SUBJECT } = options as Partial<PostgresStoreOptions>
+  const { pool, schema = 'hallpass', listenClient, migrate = true } = options as Partial<PostgresStoreOptions>
   if (typeof pool !== 'object' || pool === null || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
     throw new ConfigInvalid('pool', 'must be a pg.Pool')
   }
@@ -248,7 +249,8 @@ function checkOptions(options: unknown): CheckedOptions {
   }
   if (listenClient !== undefined && typeof listenClient !== 'function') throw new ConfigInvalid('listenClient', 'must be a function')
   if (typeof migrate !== 'boolean') throw new ConfigInvalid('migrate', 'must be a boolean')
-  if (!Number.isSafeInteger(maxAuditEventsPerSubject) || maxAuditEventsPerSubject <= 0) throw new ConfigInvalid('maxAuditEventsPerSubject', 'must be a positive integer')
+  const maxAuditEventsPerSubject =
+    checkPositiveInteger((options as Partial<PostgresStoreOptions>).maxAuditEventsPerSubject, 'maxAuditEventsPerSubject') ?? DEFAULT_MAX_AUDIT_EVENTS_PER_SUBJECT
   return { pool, schema, listenClient, migrate, maxAuditEventsPerSubject }
 }
 

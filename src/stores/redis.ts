@@ -57,6 +57,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
+import { checkFunction } from '../engine/internal/check-options.ts'
 import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../errors.ts'
 import type {
   RevocationListener,
@@ -181,8 +182,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
   for (const key of Object.keys(options)) {
     if (key !== 'client' && key !== 'subscriber' && key !== 'keyPrefix' && key !== 'onError') throw new ConfigInvalid(key, 'is not an option of createRedisStore')
   }
-  if (options.onError !== undefined && typeof options.onError !== 'function') throw new ConfigInvalid('onError', 'must be a function')
-  const onError = options.onError
+  const onError = checkFunction<(error: unknown) => void>(options.onError, 'onError')
   if (!isCommands(options.client)) throw new ConfigInvalid('client', 'must be an ioredis client')
   if (options.subscriber !== undefined && !isSubscriber(options.subscriber)) throw new ConfigInvalid('subscriber', 'must be an ioredis client')
   const prefix = options.keyPrefix ?? 'hp:'
