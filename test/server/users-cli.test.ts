@@ -126,11 +126,24 @@ describe('hallpass users … on the data dir of a running server', () => {
     assert.equal(json.stdout.includes('argon2'), false)
   })
 
-  test('passwd: the new password works at the next login, the old one no longer', async () => {
-    const changed = await hallpass(['users', 'passwd', 'alice'], 'second-password-2\n')
+  test('passwd: the new password works at the next login, the old one no longer; the old sessions end (unless --keep-sessions)', async () => {
+    const me = async (token: string): Promise<number> => (await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status
+    const before = (await (await login('alice', 'first-password-1')).json()) as Record<string, string>
+    assert.equal(await me(before.access_token!), 200)
+    const changed = await hallpass(['users', 'passwd', 'alice'], 'interim-password-1\n')
     assert.equal(changed.code, 0, changed.stderr)
-    assert.equal(changed.stdout, 'password of alice changed\n')
+    assert.match(changed.stdout, /^password of alice changed; revoked [1-9][0-9]* session\(s\)\n$/)
     assertError(await parse(await login('alice', 'first-password-1')), 400, 'invalid_grant')
+    // A changed password is often a stolen one: the sessions opened with it are over.
+    assert.equal(await me(before.access_token!), 401)
+    assertError(await parse(await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: before.refresh_token }) })), 400, 'invalid_grant')
+
+    const kept = (await (await login('alice', 'interim-password-1')).json()) as Record<string, string>
+    const keeping = await hallpass(['users', 'passwd', '--keep-sessions', 'alice'], 'second-password-2\n')
+    assert.equal(keeping.code, 0, keeping.stderr)
+    assert.equal(keeping.stdout, 'password of alice changed; sessions kept\n')
+    assert.equal(await me(kept.access_token!), 200)
+    assertError(await parse(await login('alice', 'interim-password-1')), 400, 'invalid_grant')
     assert.equal((await login('alice', 'second-password-2')).status, 200)
   })
 
@@ -138,14 +151,15 @@ describe('hallpass users … on the data dir of a running server', () => {
     const sessions = await Promise.all([login('alice', 'second-password-2'), login('alice', 'second-password-2')].map(async (r) => (await r).json() as Promise<Record<string, string>>))
     const feed = await openSse(`${base}/auth/revocations`)
     try {
+      assert.ok(await feed.next(3000, 'ready'), 'the snapshot is in')
       const removed = await hallpass(['users', 'remove', 'alice'])
       assert.equal(removed.code, 0, removed.stderr)
-      // Two sessions here, plus the one the passwd test opened.
-      assert.equal(removed.stdout, 'removed alice; revoked 3 session(s)\n')
+      // Two sessions here, plus the two the passwd test left alive.
+      assert.equal(removed.stdout, 'removed alice; revoked 4 session(s)\n')
       const sids = new Set<string>()
-      for (let i = 0; i < 3; i++) {
+      for (let i = 0; i < 4; i++) {
         const event = await feed.next(3000)
-        assert.ok(event !== undefined, `revocation ${i + 1} of 3 reached the running server's feed`)
+        assert.ok(event !== undefined, `revocation ${i + 1} of 4 reached the running server's feed`)
         sids.add(JSON.parse(event.data).sid)
       }
       for (const s of sessions) assert.ok(sids.has(s.session_id!))

@@ -11,7 +11,10 @@ import { resolve } from 'node:path'
 import { SessionInputInvalid } from '../../errors.ts'
 import { hashPassword } from '../../users/passwords.ts'
 import { normalizeUsername } from '../../users/usernames.ts'
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS } from '../../engine/jwt/verify.ts'
+import type { ServerConfig } from '../../server/config.ts'
 import { openStore, type OpenedStore } from '../../server/runtime.ts'
+import type { SessionStore } from '../../session/index.ts'
 import { UsageError, type ParsedArgs } from '../args.ts'
 import { CliError, type CliCommand, type CommandContext } from '../command.ts'
 import { sanitizeForTerminal } from '../output.ts'
@@ -19,7 +22,7 @@ import { CONFIG_OPTION, loadServerConfig } from '../server-config.ts'
 
 const GENERATE_OPTION = { name: 'generate', type: 'boolean', help: 'Generate a random password and print it once.' } as const
 
-async function withUsers<T>(args: ParsedArgs, context: CommandContext, work: (opened: OpenedStore) => Promise<T>): Promise<T> {
+async function withUsers<T>(args: ParsedArgs, context: CommandContext, work: (opened: OpenedStore, config: ServerConfig) => Promise<T>): Promise<T> {
   const config = await loadServerConfig(args.string('config'), context.env)
   const url = config.databaseUrl || `sqlite:${resolve(config.dataDir, 'hallpass.db')}`
   if (url.startsWith('sqlite:')) {
@@ -28,7 +31,7 @@ async function withUsers<T>(args: ParsedArgs, context: CommandContext, work: (op
   }
   const opened = await openStore(url)
   try {
-    return await work(opened)
+    return await work(opened, config)
   } finally {
     await opened.close()
   }
@@ -77,18 +80,36 @@ export const usersAddCommand: CliCommand = {
   },
 }
 
+/**
+ * Revokes every session of a user through the store, as a logout-all would: each feed entry
+ * lasts as long as the sessions' access tokens can (the store raises it to each session's own
+ * bound), so every verifier refuses them within a second.
+ */
+async function revokeSessionsOf(store: SessionStore, config: ServerConfig, username: string, reason: string, now: number): Promise<number> {
+  const feedExp = Math.ceil(now / 1000) + config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS
+  return (await store.revokeSubjectSessions({ subject: username, exceptId: undefined, now, reason, feedExp })).length
+}
+
 export const usersPasswdCommand: CliCommand = {
   name: 'users passwd',
-  summary: "Set a user's password (stdin, or --generate).",
-  usage: '[--config FILE] [--generate] USERNAME',
-  options: [CONFIG_OPTION, GENERATE_OPTION],
+  summary: "Set a user's password (stdin, or --generate) and sign the user out everywhere (unless --keep-sessions).",
+  usage: '[--config FILE] [--generate] [--keep-sessions] USERNAME',
+  options: [
+    CONFIG_OPTION,
+    GENERATE_OPTION,
+    { name: 'keep-sessions', type: 'boolean', help: 'Leave the sessions signed in with the old password alive.' },
+  ],
   async run(args, context) {
     const username = usernameArgument(args)
     const { password, generated } = await passwordFrom(args, context)
     const passwordHash = await hash(password)
-    return withUsers(args, context, async ({ users }) => {
-      if (!(await users.updatePassword(username, passwordHash, context.now()))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
-      context.stdout(generated ? `password of ${username} changed; new password: ${password}\n` : `password of ${username} changed\n`)
+    return withUsers(args, context, async ({ users, store }, config) => {
+      const now = context.now()
+      if (!(await users.updatePassword(username, passwordHash, now))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
+      // A changed password is often a stolen one: the sessions opened with it end too.
+      const revoked = args.flag('keep-sessions') ? undefined : await revokeSessionsOf(store, config, username, 'password_changed', now)
+      const sessions = revoked === undefined ? 'sessions kept' : `revoked ${revoked} session(s)`
+      context.stdout(generated ? `password of ${username} changed; new password: ${password}; ${sessions}\n` : `password of ${username} changed; ${sessions}\n`)
       return 0
     })
   },
@@ -101,11 +122,11 @@ export const usersRemoveCommand: CliCommand = {
   options: [CONFIG_OPTION],
   async run(args, context) {
     const username = usernameArgument(args)
-    return withUsers(args, context, async ({ users, store }) => {
+    return withUsers(args, context, async ({ users, store }, config) => {
       if (!(await users.deleteUser(username))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
       // A removed user must not keep working sessions.
-      const revoked = await store.revokeSubjectSessions({ subject: username, exceptId: undefined, now: context.now(), reason: 'user_removed', feedExp: Math.ceil(context.now() / 1000) + 86_400 })
-      context.stdout(`removed ${username}; revoked ${revoked.length} session(s)\n`)
+      const revoked = await revokeSessionsOf(store, config, username, 'user_removed', context.now())
+      context.stdout(`removed ${username}; revoked ${revoked} session(s)\n`)
       return 0
     })
   },
