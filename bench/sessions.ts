@@ -332,6 +332,7 @@ function makeSeed(count: number, now: number): Array<[SessionRecord, AuditEvent]
       claims: SESSION_CLAIMS,
       scope: SESSION_SCOPE,
       audience: null,
+      maxAccessExp: 0,
     }
     items.push([record, { type: 'session.created', at: createdAt, sessionId: id, subject, device }])
   }

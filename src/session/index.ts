@@ -17,6 +17,7 @@ export {
   type SessionManager,
   type SessionManagerOptions,
 } from './manager.ts'
+export { compareFeedCursors, comparePositions, formatFeedCursor, isFeedEpoch, parseFeedCursor, type FeedCursor } from './feed-cursor.ts'
 export { REFRESH_TOKEN_PREFIX } from './refresh-token.ts'
 export { deriveKeys, MIN_SECRET_BYTES } from './secret.ts'
 export type {

@@ -218,7 +218,12 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toString('base64url')
   }
   // Every access token of a session revoked at `at` has expired by this time (epoch seconds).
+  // The store raises it to the session's `maxAccessExp`, which remembers longer tokens issued
+  // under an earlier, longer lifetime.
   const feedExpAt = (at: number): number => Math.ceil(at / 1000) + config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS
+  // The `maxAccessExp` of a session whose current refresh token was issued at `at`: its access
+  // token, and those of grace-window replays answered until `at + reuseWindow`, are dead by then.
+  const maxAccessExpAt = (at: number): number => feedExpAt(at) + config.reuseWindowSeconds
 
   const emit = (event: AuditEvent): void => {
     for (const listener of listeners) {
@@ -348,6 +353,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
         claims,
         scope,
         audience,
+        maxAccessExp: maxAccessExpAt(at),
       }
       const audit: AuditEvent = { type: 'session.created', at, sessionId: id, subject, device }
       await store.createSession(session, audit)
@@ -371,6 +377,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
         now: at,
         idleExpiresAt: at + config.idleTimeoutSeconds * 1000,
         device,
+        maxAccessExp: maxAccessExpAt(at),
         audit,
       })
       if (!result.rotated) return classifyFailedRotation(token, hash, successor, successorHash, result.session, at)

@@ -22,6 +22,8 @@ export interface RotateRefreshInput {
   readonly idleExpiresAt: number
   /** Device facts of this refresh (last-seen IP and user agent), merged into the stored device. */
   readonly device: DeviceInfo | undefined
+  /** Raises the session's `maxAccessExp` to this, if higher (never lowers it). */
+  readonly maxAccessExp: number
   /**
    * Written in the same atomic step as a successful rotation (nothing is written on failure).
    * The caller does not know the subject before the single round trip, so the store fills
@@ -44,7 +46,7 @@ export interface RevokeSessionInput {
   readonly id: string
   readonly now: number
   readonly reason: string
-  /** `exp` of the feed entry (epoch seconds). */
+  /** Least `exp` of the feed entry (epoch seconds); the store raises it to the session's `maxAccessExp`. */
   readonly feedExp: number
   readonly audit: AuditEvent
 }
@@ -55,6 +57,7 @@ export interface RevokeSubjectInput {
   readonly exceptId: string | undefined
   readonly now: number
   readonly reason: string
+  /** Least `exp` of each feed entry (epoch seconds); raised per session to its `maxAccessExp`. */
   readonly feedExp: number
 }
 
@@ -85,12 +88,20 @@ export interface SessionStore {
   appendAudit(event: AuditEvent): Promise<void>
   /** The subject's audit trail, newest first. */
   listAudit(subject: string, limit: number): Promise<AuditEvent[]>
-  /** Feed entries after `cursor` (all when undefined), oldest first, at most `limit`. */
-  readRevocations(cursor: string | undefined, limit: number): Promise<RevocationEntry[]>
   /**
-   * The feed's current position: the cursor of the newest entry, or a cursor before every
-   * future entry when the feed is empty. A subscriber that starts live records it, so that after
-   * a disconnect `readRevocations(head)` returns what it missed even if it had seen no entry.
+   * Feed entries after `cursor` (from the start of the feed when undefined), oldest first, at
+   * most `limit`, leaving out those whose `exp` is before `minExp` (epoch seconds) when given.
+   * `readRevocations(undefined, n, now)` pages through the snapshot of every revocation that
+   * can still matter. Throws `ERR_SESSION_INPUT_INVALID` (field `cursor`) for a cursor this feed
+   * cannot resume from: malformed, of another epoch (another store, or this one re-created), or
+   * ahead of every position it ever gave out (a store restored from an older copy). The reader
+   * must then start over from a snapshot (feed-cursor.ts).
+   */
+  readRevocations(cursor: string | undefined, limit: number, minExp?: number): Promise<RevocationEntry[]>
+  /**
+   * The feed's current position: the cursor of the newest entry, or a cursor of this epoch
+   * before every future entry when the feed is empty. A reader that has read everything up to
+   * here resumes from it with `readRevocations(head)` and misses nothing.
    */
   headCursor(): Promise<string>
   /** Live feed. Resolves once the subscription is active; call the returned function to stop. */
@@ -98,7 +109,7 @@ export interface SessionStore {
   loadKeyring(): Promise<StoredKeyring | undefined>
   /** Writes the keyring if the stored version is still `expectedVersion` (0 = none yet). */
   saveKeyring(expectedVersion: number, data: string): Promise<boolean>
-  /** Deletes sessions past their deadlines and feed entries whose `exp` has passed. */
+  /** Deletes sessions past their deadlines and feed entries whose `exp` has passed (never sooner). */
   purgeExpired(now: number): Promise<number>
   /** True when the store answers (for readiness probes). */
   ping(): Promise<boolean>

@@ -36,6 +36,13 @@ export interface SessionRecord {
   readonly claims: Readonly<Record<string, unknown>>
   readonly scope: string | null
   readonly audience: readonly string[] | null
+  /**
+   * Epoch seconds after which no access token of this session is valid any more: the latest
+   * `exp` issued, plus the grace window's replays and the clock tolerance (0 when unknown). A
+   * revocation feed entry of the session lasts at least until then, whatever the access-token
+   * lifetime is now: a lifetime lowered since the last refresh must not revive longer tokens.
+   */
+  readonly maxAccessExp: number
 }
 
 export type AuditEventType =
@@ -70,7 +77,10 @@ export interface AuditEvent {
 
 /** One revocation on the feed. `exp` (epoch seconds) bounds every access token of the session. */
 export interface RevocationEntry {
-  /** Monotonic position in the feed; pass the last one seen to catch up after a reconnect. */
+  /**
+   * `<epoch>.<position>` (feed-cursor.ts): increasing in feed order; pass the last one seen to
+   * catch up after a reconnect.
+   */
   readonly cursor: string
   readonly sid: string
   readonly exp: number

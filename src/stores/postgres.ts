@@ -36,11 +36,13 @@ import type {
   SessionStore,
   StoredKeyring,
 } from '../session/store.ts'
+import { formatFeedCursor, isFeedEpoch, parseFeedCursor } from '../session/feed-cursor.ts'
 import type { AuditEvent, RevocationEntry, SessionRecord } from '../session/types.ts'
 import {
   auditFromJson,
   deviceUpdate,
-  parseDecimalCursor,
+  checkMinExp,
+  feedPositionOf,
   revocationFromRow,
   sessionFromRow,
   type NumberLike,
@@ -189,6 +191,7 @@ interface PgSessionRow extends QueryResultRow {
   claims: string
   scope: string | null
   audience: string | null
+  max_access_exp: NumberLike
 }
 
 interface PgRevocationRow extends QueryResultRow {
@@ -201,7 +204,7 @@ interface PgRevocationRow extends QueryResultRow {
 
 const SESSION_SELECT = `id, subject, created_at, expires_at, idle_expires_at, last_seen_at, generation,
   refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason,
-  device::text AS device, claims::text AS claims, scope, audience::text AS audience`
+  device::text AS device, claims::text AS claims, scope, audience::text AS audience, max_access_exp`
 
 const REVOCATION_SELECT = 'seq::text AS cursor, sid, exp, revoked_at, reason'
 
@@ -221,8 +224,8 @@ function sessionFromPg(row: PgSessionRow): SessionRecord {
   return sessionFromRow(decoded)
 }
 
-function revocationFromPg(row: PgRevocationRow): RevocationEntry {
-  return revocationFromRow(row.cursor, { ...row, sid: decodeText(row.sid), reason: decodeText(row.reason) })
+function revocationFromPg(epoch: string, row: PgRevocationRow): RevocationEntry {
+  return revocationFromRow(formatFeedCursor(epoch, row.cursor), { ...row, sid: decodeText(row.sid), reason: decodeText(row.reason) })
 }
 
 // --- Options ---------------------------------------------------------------------------------
@@ -259,11 +262,6 @@ function checkLimit(limit: number): number {
   return limit
 }
 
-function parseCursor(cursor: string | undefined): number {
-  const after = parseDecimalCursor(cursor)
-  if (after === undefined) throw new SessionInputInvalid('cursor', 'is not a cursor of this store')
-  return after
-}
 
 // --- The store -------------------------------------------------------------------------------
 
@@ -389,8 +387,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     getSession: `SELECT ${SESSION_SELECT} FROM ${S}.sessions WHERE id = $1`,
     createSession: `WITH s AS (
         INSERT INTO ${S}.sessions (id, subject, created_at, expires_at, idle_expires_at, last_seen_at, generation,
-          refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason, device, claims, scope, audience)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16::jsonb)
+          refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason, device, claims, scope, audience, max_access_exp)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16::jsonb, $20)
       )
       INSERT INTO ${S}.audit (subject, at, event) VALUES ($17, $18, $19::jsonb)`,
     // Compare-and-set in one statement. Under READ COMMITTED, concurrent UPDATEs of one row
@@ -408,7 +406,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           rotated_at = $5,
           last_seen_at = $5,
           idle_expires_at = $6,
-          device = device || $7::jsonb
+          device = device || $7::jsonb,
+          max_access_exp = GREATEST(max_access_exp, $10)
         WHERE id = $1 AND generation = $2 AND refresh_hash = $3 AND revoked_at IS NULL
           AND expires_at > $5 AND idle_expires_at > $5
         RETURNING *
@@ -425,10 +424,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       upd AS (
         UPDATE ${S}.sessions SET revoked_at = $2, revoke_reason = $3
         FROM lk WHERE id = $1 AND revoked_at IS NULL
-        RETURNING id
+        RETURNING id, max_access_exp
       ), feed AS (
         INSERT INTO ${S}.revocations (sid, exp, revoked_at, reason)
-        SELECT id, $4, $2, $3 FROM upd
+        SELECT id, GREATEST($4, max_access_exp), $2, $3 FROM upd
         RETURNING seq, sid, exp, revoked_at, reason
       ), aud AS (
         INSERT INTO ${S}.audit (subject, at, event) SELECT $5, $6, $7::jsonb FROM upd
@@ -440,10 +439,10 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       upd AS (
         UPDATE ${S}.sessions SET revoked_at = $3, revoke_reason = $4
         FROM lk WHERE subject = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR id <> $2::text)
-        RETURNING id, subject
+        RETURNING id, subject, max_access_exp
       ), feed AS (
         INSERT INTO ${S}.revocations (sid, exp, revoked_at, reason)
-        SELECT id, $5, $3, $4 FROM upd ORDER BY id
+        SELECT id, GREATEST($5, max_access_exp), $3, $4 FROM upd ORDER BY id
         RETURNING seq, sid, exp, revoked_at, reason
       ), aud AS (
         INSERT INTO ${S}.audit (subject, at, event)
@@ -457,8 +456,11 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       ORDER BY created_at DESC, id DESC`,
     appendAudit: `INSERT INTO ${S}.audit (subject, at, event) VALUES ($1, $2, $3::jsonb)`,
     listAudit: `SELECT event::text AS event FROM ${S}.audit WHERE subject = $1 ORDER BY id DESC LIMIT $2`,
-    readRevocations: `SELECT ${REVOCATION_SELECT} FROM ${S}.revocations WHERE seq > $1 ORDER BY seq LIMIT $2`,
+    readRevocations: `SELECT ${REVOCATION_SELECT} FROM ${S}.revocations WHERE seq > $1 AND exp >= $2 ORDER BY seq LIMIT $3`,
     maxSeq: `SELECT coalesce(max(seq), 0)::text AS seq FROM ${S}.revocations`,
+    // The largest position ever given out (sequences are not transactional: this is the latest).
+    highestPosition: `SELECT last_value::text AS seq FROM ${S}.revocations_seq_seq`,
+    feedEpoch: `SELECT value FROM ${S}.meta WHERE key = 'feed_epoch'`,
     loadKeyring: `SELECT version, data FROM ${S}.keyring WHERE id`,
     insertKeyring: `INSERT INTO ${S}.keyring (id, version, data) VALUES (true, 1, $1) ON CONFLICT (id) DO NOTHING`,
     updateKeyring: `UPDATE ${S}.keyring SET version = version + 1, data = $2 WHERE id AND version = $1`,
@@ -476,12 +478,25 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM r) + (SELECT count(*) FROM a) AS removed`,
   }
 
+  // The epoch of this schema's feed, read once: it never changes while the schema exists.
+  let epoch: string | undefined
+  async function feedEpoch(runner: { query: (text: string, values: unknown[]) => Promise<{ rows: { value: string }[] }> } = pool): Promise<string> {
+    if (epoch !== undefined) return epoch
+    const value = (await runner.query(sql.feedEpoch, [])).rows[0]?.value
+    if (!isFeedEpoch(value)) throw new StoreUnavailable('postgres: the feed epoch is missing or corrupt')
+    return (epoch = value)
+  }
+
   async function readAfter(
     runner: { query: (text: string, values: unknown[]) => Promise<{ rows: PgRevocationRow[] }> },
     after: number,
     limit: number,
+    minExp = Number.MIN_SAFE_INTEGER,
   ): Promise<RevocationEntry[]> {
-    return (await runner.query(sql.readRevocations, [after, limit])).rows.map(revocationFromPg)
+    const rows = (await runner.query(sql.readRevocations, [after, minExp, limit])).rows
+    if (rows.length === 0) return []
+    const e = await feedEpoch(runner as never)
+    return rows.map((row) => revocationFromPg(e, row))
   }
 
   // --- The revocation feed subscription ----------------------------------------------------
@@ -502,7 +517,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     if (closed) throw new StoreUnavailable('postgres subscribeRevocations: the store is closed')
     if (typeof listener !== 'function') throw new SessionInputInvalid('listener', 'must be a function')
     let client: PostgresListenClient | undefined
-    let epoch = 0 // bumped per connection and on stop: events of older connections are ignored
+    let connection = 0 // bumped per connection and on stop: events of older connections are ignored
     let stopped = false
     let started = false
     let last = 0
@@ -513,13 +528,13 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     // Every read and delivery runs through one promise chain, in order, never concurrently.
     function enqueue(owner: number, task: () => Promise<void>): Promise<void> {
-      const step = chain.then(() => (owner === epoch && !stopped ? task() : undefined))
+      const step = chain.then(() => (owner === connection && !stopped ? task() : undefined))
       chain = step.catch((error: unknown) => lost(owner, error))
       return step
     }
 
     function deliver(entry: RevocationEntry): void {
-      const seq = Number(entry.cursor)
+      const seq = Number(parseFeedCursor(entry.cursor)!.position)
       if (stopped || seq <= last) return
       last = seq
       try {
@@ -538,7 +553,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     }
 
     function onNotification(owner: number, c: PostgresListenClient, message: Notification): void {
-      if (message.channel !== channel || owner !== epoch) return
+      if (message.channel !== channel || owner !== connection) return
       const announced = payloadCursor(message.payload)
       if (announced !== undefined && announced <= last) return
       if (readQueued) return // the queued read will see this entry too
@@ -561,8 +576,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     }
 
     function lost(owner: number, error: unknown): void {
-      if (owner !== epoch || stopped) return
-      epoch++
+      if (owner !== connection || stopped) return
+      connection++
       readQueued = false
       const c = client
       client = undefined
@@ -595,7 +610,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         release(c, true)
         return
       }
-      const owner = ++epoch
+      const owner = ++connection
       client = c
       c.on('error', (error) => lost(owner, error))
       c.on('end', () => lost(owner, undefined))
@@ -622,7 +637,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     async function stop(): Promise<void> {
       if (stopped) return
       stopped = true
-      epoch++
+      connection++
       if (retryTimer !== undefined) clearTimeout(retryTimer)
       const c = client
       client = undefined
@@ -671,6 +686,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           encodeText(audit.subject),
           audit.at,
           encodeJson(audit),
+          record.maxAccessExp,
         ])
       }),
 
@@ -697,6 +713,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           encodeJson(deviceUpdate(input.device)),
           input.audit.at,
           encodeJson(input.audit),
+          input.maxAccessExp,
         ])
         if (row === undefined) return { rotated: false, session: undefined }
         const session = sessionFromPg(row)
@@ -718,7 +735,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         ])
         if (row === undefined) return { revoked: false, why: 'not_found' }
         if (!row.revoked) return { revoked: false, why: 'already_revoked' }
-        return { revoked: true, entry: revocationFromPg(row) }
+        return { revoked: true, entry: revocationFromPg(await feedEpoch(), row) }
       }),
 
     revokeSubjectSessions: (input: RevokeSubjectInput) =>
@@ -732,7 +749,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           feedLockKey,
           channel,
         ])
-        return rows.map(revocationFromPg)
+        if (rows.length === 0) return []
+        const e = await feedEpoch()
+        return rows.map((row) => revocationFromPg(e, row))
       }),
 
     listSessions: (subject, now) =>
@@ -749,10 +768,17 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         return rows.map((row) => auditFromJson(decodeJson(row.event, 'audit event') as object))
       }),
 
-    readRevocations: (cursor, limit) =>
-      run('readRevocations', async () => readAfter(pool, parseCursor(cursor), checkLimit(limit))),
+    readRevocations: (cursor, limit, minExp) =>
+      run('readRevocations', async () => {
+        checkLimit(limit)
+        const bound = checkMinExp(minExp)
+        let highest = Number.MAX_SAFE_INTEGER
+        if (cursor !== undefined) highest = Number((await query<{ seq: string }>(sql.highestPosition, []))[0]!.seq)
+        const after = feedPositionOf(cursor, await feedEpoch(), () => highest)
+        return readAfter(pool, after, limit, bound)
+      }),
 
-    headCursor: () => run('headCursor', async () => (await query<{ seq: string }>(sql.maxSeq, []))[0]!.seq),
+    headCursor: () => run('headCursor', async () => formatFeedCursor(await feedEpoch(), (await query<{ seq: string }>(sql.maxSeq, []))[0]!.seq)),
 
     subscribeRevocations,
 

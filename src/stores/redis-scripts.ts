@@ -64,7 +64,8 @@ export const getSessionScript = script('getSession', `return redis.call('HGETALL
 
 /**
  * The refresh-token compare-and-set. KEYS[1] session hash. ARGV: generation, hash, newHash, now,
- * idleExpiresAt, newGeneration, retention margin (ms), then device field/value pairs to merge.
+ * idleExpiresAt, newGeneration, retention margin (ms), maxAccessExp (raised to, never lowered),
+ * then device field/value pairs to merge.
  * Returns {1, record} when rotated, else {0, record} ({0, {}} when absent), so the caller can
  * classify a failed attempt without a second read.
  */
@@ -78,9 +79,10 @@ local now = tonumber(ARGV[4])
 if f[5] or tonumber(f[1]) <= now or tonumber(f[2]) <= now or f[3] ~= ARGV[1] or f[4] ~= ARGV[2] then
   return {0, redis.call('HGETALL', s)}
 end
+local bound = math.max(tonumber(redis.call('HGET', s, 'maxAccessExp') or '0'), tonumber(ARGV[8]))
 redis.call('HSET', s, 'generation', ARGV[6], 'previousHash', ARGV[2], 'refreshHash', ARGV[3],
-  'rotatedAt', ARGV[4], 'lastSeenAt', ARGV[4], 'idleExpiresAt', ARGV[5])
-if #ARGV > 7 then redis.call('HSET', s, unpack(ARGV, 8)) end
+  'rotatedAt', ARGV[4], 'lastSeenAt', ARGV[4], 'idleExpiresAt', ARGV[5], 'maxAccessExp', string.format('%.0f', bound))
+if #ARGV > 8 then redis.call('HSET', s, unpack(ARGV, 9)) end
 -- The key lives until the earlier deadline plus the retention margin; the idle deadline moved.
 local deadline = math.min(tonumber(f[1]), tonumber(ARGV[5]))
 expire_at(s, string.format('%.0f', math.ceil(deadline) + tonumber(ARGV[7])), ARGV[7])
@@ -90,43 +92,109 @@ return {1, redis.call('HGETALL', s)}
 
 /**
  * Marks a session revoked if it is not already. KEYS[1] session hash. ARGV: now, reason,
- * feedExp, expected subject ('' = any). Returns {1} when revoked now, {0} when absent (or of
- * another subject), {2, revokedAt, reason, feedExp} when it already was. The expiry is left
- * alone: a revoked session leaves at the same time it would have anyway.
+ * feedExp, expected subject ('' = any). Returns {1, exp} when revoked now, with the feed entry's
+ * exp (feedExp raised to the session's maxAccessExp), {0} when absent (or of another subject),
+ * {2, revokedAt, reason, exp} when it already was. The expiry is left alone: a revoked session
+ * leaves at the same time it would have anyway.
  */
 export const revokeScript = script(
   'revokeSession',
   `
 local s = KEYS[1]
-local f = redis.call('HMGET', s, 'subject', 'revokedAt', 'revokeReason', 'feedExp')
+local f = redis.call('HMGET', s, 'subject', 'revokedAt', 'revokeReason', 'feedExp', 'maxAccessExp')
 if not f[1] then return {0} end
 if ARGV[4] ~= '' and f[1] ~= ARGV[4] then return {0} end
 if f[2] then return {2, f[2], f[3] or '', f[4] or ''} end
-redis.call('HSET', s, 'revokedAt', ARGV[1], 'revokeReason', ARGV[2], 'feedExp', ARGV[3])
-return {1}
+local exp = string.format('%.0f', math.max(tonumber(ARGV[3]), tonumber(f[5] or '0')))
+redis.call('HSET', s, 'revokedAt', ARGV[1], 'revokeReason', ARGV[2], 'feedExp', exp)
+return {1, exp}
+`,
+)
+
+/*
+ * The feed's epoch (src/session/feed-cursor.ts): read, or drawn from the candidate the caller
+ * passes when the key is missing (a new or flushed Redis). It lives on the feed's slot.
+ */
+const FEED_EPOCH = `
+local function feed_epoch(key, candidate)
+  redis.call('SET', key, candidate, 'NX')
+  return redis.call('GET', key)
+end
+`
+
+/**
+ * Appends a revocation to the feed once per session id, and publishes it. KEYS: stream,
+ * sid→id hash, sid-by-exp sorted set, epoch, head (all on the feed's slot). ARGV: sid, exp,
+ * revokedAt, reason, channel, epoch candidate. Returns {1, id, epoch} when appended, {0, id,
+ * epoch} when the session was already on the feed: that makes the append safe to retry after a
+ * crash or a lost reply. The stream is never trimmed by length: an entry leaves only once its
+ * exp has passed (purgeFeedScript). Stream ids come from Redis's clock, so a server restored
+ * from an older snapshot never gives out an id again; `head` keeps the newest id given out,
+ * which the readers compare cursors with. The published message is the entry as JSON (sid and
+ * reason arrive JSON-encoded, exp and revokedAt as JSON numbers), in stream order because
+ * scripts run one at a time.
+ */
+export const feedAppendScript = script(
+  'appendRevocation',
+  `${FEED_EPOCH}
+local epoch = feed_epoch(KEYS[4], ARGV[6])
+local existing = redis.call('HGET', KEYS[2], ARGV[1])
+if existing then return {0, existing, epoch} end
+local id = redis.call('XADD', KEYS[1], '*', 'sid', ARGV[1], 'exp', ARGV[2], 'revokedAt', ARGV[3], 'reason', ARGV[4])
+redis.call('HSET', KEYS[2], ARGV[1], id)
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('SET', KEYS[5], id)
+redis.call('PUBLISH', ARGV[5], '{"epoch":"' .. epoch .. '","id":"' .. id .. '","sid":' .. ARGV[1] .. ',"exp":' .. ARGV[2] ..
+  ',"revokedAt":' .. ARGV[3] .. ',"reason":' .. ARGV[4] .. '}')
+return {1, id, epoch}
 `,
 )
 
 /**
- * Appends a revocation to the feed once per session id, and publishes it. KEYS: stream,
- * sid→id hash, sid-by-exp sorted set (all on the feed's slot). ARGV: sid, exp, revokedAt,
- * reason, channel, max stream length. Returns {1, id} when appended, {0, id} when the session
- * was already on the feed: that makes the append safe to retry after a crash or a lost reply.
- * The published message is the entry as JSON (sid and reason arrive JSON-encoded, exp and
- * revokedAt as JSON numbers), in stream order because scripts run one at a time.
+ * Reads the feed. KEYS: stream, epoch, head. ARGV: epoch candidate, the id to read after ('' =
+ * from the start), count, minExp ('' = none), the epoch the reader's cursor carries ('' =
+ * none). Returns {epoch, head, status, entries…}: status 'ok', or 'foreign' (the cursor is of
+ * another epoch) or 'ahead' (after the newest id ever given out: a restored snapshot), with no
+ * entries. Entries whose exp is below minExp are skipped without cutting the page short.
+ * Ids compare as zero-padded strings (a Lua number cannot hold every 64-bit integer).
  */
-export const feedAppendScript = script(
-  'appendRevocation',
-  `
-local existing = redis.call('HGET', KEYS[2], ARGV[1])
-if existing then return {0, existing} end
-local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[6], '*',
-  'sid', ARGV[1], 'exp', ARGV[2], 'revokedAt', ARGV[3], 'reason', ARGV[4])
-redis.call('HSET', KEYS[2], ARGV[1], id)
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-redis.call('PUBLISH', ARGV[5], '{"id":"' .. id .. '","sid":' .. ARGV[1] .. ',"exp":' .. ARGV[2] ..
-  ',"revokedAt":' .. ARGV[3] .. ',"reason":' .. ARGV[4] .. '}')
-return {1, id}
+export const feedReadScript = script(
+  'readRevocations',
+  `${FEED_EPOCH}
+local epoch = feed_epoch(KEYS[2], ARGV[1])
+local head = redis.call('GET', KEYS[3])
+if not head then
+  -- A feed written before the head key existed: its newest entry.
+  local tail = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+  head = tail[1] and tail[1][1] or '0-0'
+end
+if ARGV[5] ~= '' and ARGV[5] ~= epoch then return {epoch, head, 'foreign'} end
+local function padded(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return string.rep('0', 20 - #ms) .. ms .. '-' .. string.rep('0', 20 - #seq) .. seq
+end
+if ARGV[2] ~= '' and padded(ARGV[2]) > padded(head) then return {epoch, head, 'ahead'} end
+local out = {epoch, head, 'ok'}
+local count = tonumber(ARGV[3])
+local min_exp = ARGV[4] ~= '' and tonumber(ARGV[4]) or nil
+local start = ARGV[2] == '' and '-' or ('(' .. ARGV[2])
+while #out - 3 < count do
+  local batch = redis.call('XRANGE', KEYS[1], start, '+', 'COUNT', count)
+  for _, entry in ipairs(batch) do
+    if #out - 3 >= count then break end
+    local keep = true
+    if min_exp then
+      local fields = entry[2]
+      for i = 1, #fields, 2 do
+        if fields[i] == 'exp' then keep = tonumber(fields[i + 1]) >= min_exp end
+      end
+    end
+    if keep then out[#out + 1] = entry end
+  end
+  if #batch < count then break end
+  start = '(' .. batch[#batch][1]
+end
+return out
 `,
 )
 

@@ -13,8 +13,9 @@
  * | `hp:{s:<sid>}`                   | hash       | the session | one session record                      |
  * | `hp:{u:<subj>}:sessions`         | sorted set | the subject | session ids by `createdAt`              |
  * | `hp:{u:<subj>}:audit`            | list       | the subject | audit events, newest first, capped 1000 |
- * | `hp:{feed}:revocations`          | stream     | the feed    | revocation feed; cursor = stream id     |
+ * | `hp:{feed}:revocations`          | stream     | the feed    | revocation feed; position = stream id   |
  * | `hp:{feed}:sids`, `hp:{feed}:exp` | hash, zset | the feed    | sid → stream id (dedup), sid by `exp`   |
+ * | `hp:{feed}:epoch`, `hp:{feed}:head` | strings  | the feed    | feed epoch; newest stream id given out  |
  * | `hp:{gc}:sessions`               | sorted set | purge index | sessions by their earlier deadline      |
  * | `hp:{keyring}`                   | hash       | the keyring | `version`, `data`                       |
  *
@@ -69,11 +70,13 @@ import type {
   SessionStore,
   StoredKeyring,
 } from '../session/store.ts'
+import { compareFeedCursors, formatFeedCursor, isFeedEpoch, parseFeedCursor } from '../session/feed-cursor.ts'
 import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from '../session/types.ts'
 import {
   auditAppendScript,
   createSessionScript,
   feedAppendScript,
+  feedReadScript,
   getSessionScript,
   listIndexScript,
   purgeFeedScript,
@@ -83,7 +86,7 @@ import {
   saveKeyringScript,
   type RedisScript,
 } from './redis-scripts.ts'
-import { deviceUpdate } from './internal/rows.ts'
+import { deviceUpdate, newFeedEpoch } from './internal/rows.ts'
 
 /** An ioredis client: a standalone `Redis` or a `Cluster`. */
 export type RedisClient = Redis | Cluster
@@ -111,8 +114,6 @@ export interface RedisStoreOptions {
 const RETENTION_MARGIN_MS = 86_400_000
 /** Audit events kept per subject (a list has no cheap age-based cleanup). */
 const AUDIT_CAP = 1000
-/** Approximate bound of the feed stream; entries also leave once their `exp` has passed. */
-const FEED_MAX_LENGTH = 100_000
 /**
  * An index entry whose session hash is missing is pruned only when the session was created at
  * least this long before `now`: the index is written before the hash, so a younger one may be
@@ -199,11 +200,14 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
     feed: `${prefix}{feed}:revocations`,
     feedSids: `${prefix}{feed}:sids`,
     feedExp: `${prefix}{feed}:exp`,
+    feedEpoch: `${prefix}{feed}:epoch`,
+    feedHead: `${prefix}{feed}:head`,
     gc: `${prefix}{gc}:sessions`,
     keyring: `${prefix}{keyring}`,
   }
   const channel = `${prefix}{feed}:revocations:live`
   const feedKeys = [keys.feed, keys.feedSids, keys.feedExp]
+  const feedReadKeys = [keys.feed, keys.feedEpoch, keys.feedHead]
 
   let closed = false
   let subscriber: Subscriber | undefined = options.subscriber as Subscriber | undefined
@@ -254,8 +258,10 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
   }
 
   const appendFeed = async (sid: string, exp: number, revokedAt: number, reason: string): Promise<RevocationEntry> => {
-    const reply = asArray(await run(feedAppendScript, feedKeys, [json(sid), num(exp), num(revokedAt), json(reason), channel, FEED_MAX_LENGTH]))
-    return { cursor: formatCursor(asString(reply[1])), sid, exp, revokedAt, reason }
+    const reply = asArray(
+      await run(feedAppendScript, [...feedKeys, keys.feedEpoch, keys.feedHead], [json(sid), num(exp), num(revokedAt), json(reason), channel, newFeedEpoch()]),
+    )
+    return { cursor: formatFeedCursor(asEpoch(reply[2]), formatPosition(asString(reply[1]))), sid, exp, revokedAt, reason }
   }
 
   // The feed entry of an already revoked session, re-appended if a crash lost it (the append is
@@ -290,10 +296,18 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
     if (stale.length > 0) await client.call('ZREM', keys.index(subject), ...stale)
   }
 
-  const readFeed = async (after: string | undefined, limit: number): Promise<Array<RevocationEntry & { id: StreamId }>> => {
-    const start = after === undefined ? '-' : `(${after}`
-    const reply = asArray(await client.call('XRANGE', keys.feed, start, '+', 'COUNT', limit))
-    return reply.map((item) => parseStreamEntry(asArray(item)))
+  // One script call: the epoch, the newest id given out, and a page of entries (or the reason
+  // the cursor cannot be resumed from). `after` is a raw stream id.
+  const readFeed = async (
+    after: string | undefined,
+    limit: number,
+    options: { minExp?: number; cursorEpoch?: string } = {},
+  ): Promise<{ epoch: string; head: string; status: string; entries: Array<RevocationEntry & { id: StreamId }> }> => {
+    const reply = asArray(
+      await run(feedReadScript, feedReadKeys, [newFeedEpoch(), after ?? '', limit, options.minExp === undefined ? '' : num(options.minExp), options.cursorEpoch ?? '']),
+    )
+    const epoch = asEpoch(reply[0])
+    return { epoch, head: asString(reply[1]), status: asString(reply[2]), entries: reply.slice(3).map((item) => parseStreamEntry(epoch, asArray(item))) }
   }
 
   // ---- live feed ------------------------------------------------------------------------------
@@ -319,7 +333,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         while (s.dirty && s.active) {
           s.dirty = false
           for (;;) {
-            const page = await readFeed(`${s.last.ms}-${s.last.seq}`, FEED_PAGE)
+            const { entries: page } = await readFeed(`${s.last.ms}-${s.last.seq}`, FEED_PAGE)
             for (const entry of page) {
               if (!s.active) return
               if (compareIds(entry.id, s.last) > 0) {
@@ -411,7 +425,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
 
     rotateRefreshToken: (input: RotateRefreshInput): Promise<RotateRefreshResult> =>
       guard('rotateRefreshToken', async () => {
-        checkNumbers({ generation: input.generation, now: input.now, idleExpiresAt: input.idleExpiresAt })
+        checkNumbers({ generation: input.generation, now: input.now, idleExpiresAt: input.idleExpiresAt, maxAccessExp: input.maxAccessExp })
         const reply = asArray(
           await run(rotateScript, [keys.session(input.id)], [
             String(input.generation),
@@ -421,6 +435,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
             num(input.idleExpiresAt),
             String(input.generation + 1),
             RETENTION_MARGIN_MS,
+            num(input.maxAccessExp),
             ...deviceFields(deviceUpdate(input.device)),
           ]),
         )
@@ -441,7 +456,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
           return { revoked: false, why: 'already_revoked' }
         }
         const [entry] = await Promise.all([
-          appendFeed(input.id, input.feedExp, input.now, input.reason),
+          appendFeed(input.id, Number(asString(reply[1])), input.now, input.reason),
           appendAuditAfterChange(input.audit.subject, [input.audit]),
         ])
         return { revoked: true, entry }
@@ -452,7 +467,7 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         checkNumbers({ now: input.now, feedExp: input.feedExp })
         const indexed = await readIndex(input.subject)
         const targets = indexed.filter((e) => e.sid !== input.exceptId)
-        const revoked: string[] = []
+        const revoked: Array<{ sid: string; exp: number }> = []
         const missing: typeof targets = []
         for (let i = 0; i < targets.length; i += FETCH_BATCH) {
           const batch = targets.slice(i, i + FETCH_BATCH)
@@ -462,19 +477,19 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
           await Promise.all(
             replies.map(async (reply, j) => {
               const target = batch[j]!
-              if (reply[0] === 1) revoked.push(target.sid)
+              if (reply[0] === 1) revoked.push({ sid: target.sid, exp: Number(asString(reply[1])) })
               else if (reply[0] === 0) missing.push(target)
               else await repairFeed(target.sid, reply, input.now)
             }),
           )
         }
-        const events: AuditEvent[] = revoked.map((sid) => ({ type: 'session.revoked', at: input.now, sessionId: sid, subject: input.subject, reason: input.reason }))
+        const events: AuditEvent[] = revoked.map(({ sid }) => ({ type: 'session.revoked', at: input.now, sessionId: sid, subject: input.subject, reason: input.reason }))
         const [entries] = await Promise.all([
-          Promise.all(revoked.map((sid) => appendFeed(sid, input.feedExp, input.now, input.reason))),
+          Promise.all(revoked.map(({ sid, exp }) => appendFeed(sid, exp, input.now, input.reason))),
           appendAuditAfterChange(input.subject, events),
           prune(input.subject, missing, input.now),
         ])
-        return entries.sort((a, b) => compareCursors(a.cursor, b.cursor))
+        return entries.sort((a, b) => compareFeedCursors(a.cursor, b.cursor) ?? 0)
       }),
 
     listSessions: (subject, now) =>
@@ -502,27 +517,30 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         return reply.map((item) => JSON.parse(asString(item)) as AuditEvent)
       }),
 
-    readRevocations: (cursor, limit) =>
+    readRevocations: (cursor, limit, minExp) =>
       guard('readRevocations', async () => {
-        const after = cursor === undefined ? undefined : parseCursor(cursor)
-        const count = Math.min(Math.floor(limit), 10_000)
-        if (!(count > 0)) return []
-        return (await readFeed(after, count)).map(stripId)
+        if (!Number.isSafeInteger(limit) || limit < 0) throw new SessionInputInvalid('limit', 'must be a non-negative integer')
+        if (minExp !== undefined) checkNumbers({ minExp })
+        const parsed = cursor === undefined ? undefined : parseCursor(cursor)
+        const count = Math.min(limit, 10_000)
+        const read = await readFeed(parsed?.id, count, { ...(minExp !== undefined ? { minExp } : {}), ...(parsed !== undefined ? { cursorEpoch: parsed.epoch } : {}) })
+        if (read.status === 'foreign') throw new SessionInputInvalid('cursor', 'belongs to another revocation feed (another store, or this one re-created)')
+        if (read.status === 'ahead') throw new SessionInputInvalid('cursor', 'is ahead of this revocation feed (a store restored from an older copy)')
+        return read.entries.map(stripId)
       }),
 
     headCursor: () =>
       guard('headCursor', async () => {
-        const tail = asArray(await client.call('XREVRANGE', keys.feed, '+', '-', 'COUNT', 1))
-        return tail.length === 0 ? formatCursor('0-0') : parseStreamEntry(asArray(tail[0])).cursor
+        const { epoch, head } = await readFeed(undefined, 0)
+        return formatFeedCursor(epoch, formatPosition(head))
       }),
 
     subscribeRevocations: (listener) =>
       guard('subscribeRevocations', async () => {
         if (typeof listener !== 'function') throw new ConfigInvalid('listener', 'must be a function')
-        // The replay starts at the stream's tail as of now, read before subscribing, so whatever
-        // is appended while the subscription is being set up is replayed rather than missed.
-        const tail = asArray(await client.call('XREVRANGE', keys.feed, '+', '-', 'COUNT', 1))
-        const last = tail.length > 0 ? parseStreamEntry(asArray(tail[0])).id : { ms: 0n, seq: 0n }
+        // The replay starts at the newest id as of now, read before subscribing, so whatever is
+        // appended while the subscription is being set up is replayed rather than missed.
+        const last = toStreamId((await readFeed(undefined, 0)).head)
         const s: Subscription = { listener, last, active: true, catchingUp: true, dirty: true, running: false, retry: undefined }
         subscriptions.add(s)
         try {
@@ -690,6 +708,7 @@ function serializeRecord(r: SessionRecord): string[] {
     'refreshHash', json(r.refreshHash),
     'rotatedAt', num(r.rotatedAt),
     'claims', JSON.stringify(r.claims),
+    'maxAccessExp', num(r.maxAccessExp),
     ...deviceFields(r.device),
   ]
   if (r.previousHash !== null) fields.push('previousHash', json(r.previousHash))
@@ -738,6 +757,8 @@ function parseRecord(flat: readonly unknown[]): SessionRecord | undefined {
     claims: JSON.parse(required(f, 'claims')) as Record<string, unknown>,
     scope: optional('scope', parseJsonString),
     audience: optional('audience', (text) => JSON.parse(text) as string[]),
+    // Absent on sessions created before the field existed.
+    maxAccessExp: optional('maxAccessExp', Number) ?? 0,
   }
 }
 
@@ -750,22 +771,31 @@ function required(fields: ReadonlyMap<string, string>, name: string): string {
 // ---- cursors --------------------------------------------------------------------------------
 
 /*
- * A cursor is the stream id with both parts zero-padded to a fixed width, so cursors also sort
- * as plain strings in feed order ("1-10" would sort before "1-9"); the store parses them back.
+ * A position is the stream id with both parts zero-padded to a fixed width, so positions also
+ * sort as plain strings in feed order ("1-10" would sort before "1-9"); the store parses them
+ * back. A cursor is `<epoch>.<position>` (src/session/feed-cursor.ts).
  */
-function formatCursor(id: string): string {
+function formatPosition(id: string): string {
   const match = STREAM_ID.exec(id)
   if (match === null) throw new StoreUnavailable('redis feed entry is corrupt')
   return `${match[1]!.padStart(15, '0')}-${match[2]!.padStart(20, '0')}`
 }
 
-function parseCursor(cursor: string): string {
-  const match = typeof cursor === 'string' ? STREAM_ID.exec(cursor) : null
-  if (match === null) throw new SessionInputInvalid('cursor', 'is not a revocation feed cursor of this store')
+/** The epoch and raw stream id of a cursor; anything else is refused as input. */
+function parseCursor(cursor: string): { epoch: string; id: string } {
+  const parsed = parseFeedCursor(cursor)
+  const match = parsed === undefined ? null : STREAM_ID.exec(parsed.position)
+  if (parsed === undefined || match === null) throw new SessionInputInvalid('cursor', 'is not a revocation feed cursor of this store')
   const ms = BigInt(match[1]!)
   const seq = BigInt(match[2]!)
   if (ms > MAX_U64 || seq > MAX_U64) throw new SessionInputInvalid('cursor', 'is not a revocation feed cursor of this store')
-  return `${ms}-${seq}`
+  return { epoch: parsed.epoch, id: `${ms}-${seq}` }
+}
+
+function asEpoch(value: unknown): string {
+  const epoch = asString(value)
+  if (!isFeedEpoch(epoch)) throw new StoreUnavailable('redis feed epoch is corrupt')
+  return epoch
 }
 
 function toStreamId(id: string): StreamId {
@@ -779,17 +809,13 @@ function compareIds(a: StreamId, b: StreamId): number {
   return a.seq === b.seq ? 0 : a.seq < b.seq ? -1 : 1
 }
 
-function compareCursors(a: string, b: string): number {
-  return compareIds(toStreamId(parseCursor(a)), toStreamId(parseCursor(b)))
-}
-
-function parseStreamEntry(item: readonly unknown[]): RevocationEntry & { id: StreamId } {
+function parseStreamEntry(epoch: string, item: readonly unknown[]): RevocationEntry & { id: StreamId } {
   const id = asString(item[0])
   const fields = asArray(item[1])
   const f = new Map<string, string>()
   for (let i = 0; i + 1 < fields.length; i += 2) f.set(asString(fields[i]), asString(fields[i + 1]))
   return {
-    cursor: formatCursor(id),
+    cursor: formatFeedCursor(epoch, formatPosition(id)),
     sid: parseJsonString(required(f, 'sid')),
     exp: Number(required(f, 'exp')),
     revokedAt: Number(required(f, 'revokedAt')),
@@ -802,9 +828,9 @@ function parseStreamEntry(item: readonly unknown[]): RevocationEntry & { id: Str
 function parseLiveMessage(payload: string): (RevocationEntry & { id: StreamId }) | undefined {
   try {
     const m = JSON.parse(payload) as Record<string, unknown>
-    if (typeof m.id !== 'string' || typeof m.sid !== 'string' || typeof m.reason !== 'string') return undefined
+    if (!isFeedEpoch(m.epoch) || typeof m.id !== 'string' || typeof m.sid !== 'string' || typeof m.reason !== 'string') return undefined
     if (typeof m.exp !== 'number' || typeof m.revokedAt !== 'number') return undefined
-    return { cursor: formatCursor(m.id), sid: m.sid, exp: m.exp, revokedAt: m.revokedAt, reason: m.reason, id: toStreamId(m.id) }
+    return { cursor: formatFeedCursor(m.epoch, formatPosition(m.id)), sid: m.sid, exp: m.exp, revokedAt: m.revokedAt, reason: m.reason, id: toStreamId(m.id) }
   } catch {
     return undefined
   }
@@ -843,7 +869,7 @@ function checkNumbers(values: Record<string, number>): void {
 }
 
 function checkRecord(r: SessionRecord): void {
-  checkNumbers({ createdAt: r.createdAt, expiresAt: r.expiresAt, idleExpiresAt: r.idleExpiresAt, lastSeenAt: r.lastSeenAt, generation: r.generation, rotatedAt: r.rotatedAt })
+  checkNumbers({ createdAt: r.createdAt, expiresAt: r.expiresAt, idleExpiresAt: r.idleExpiresAt, lastSeenAt: r.lastSeenAt, generation: r.generation, rotatedAt: r.rotatedAt, maxAccessExp: r.maxAccessExp })
   if (r.revokedAt !== null) checkNumbers({ revokedAt: r.revokedAt })
 }
 

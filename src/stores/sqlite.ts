@@ -30,12 +30,14 @@ import type {
   SessionStore,
   StoredKeyring,
 } from '../session/store.ts'
+import { formatFeedCursor } from '../session/feed-cursor.ts'
 import type { AuditEvent, RevocationEntry, SessionRecord } from '../session/types.ts'
 import {
   auditFromJson,
   auditToJson,
   deviceUpdate,
-  parseDecimalCursor,
+  checkMinExp,
+  feedPositionOf,
   revocationFromRow,
   ROTATION_RETURNED_COLUMNS,
   SESSION_COLUMNS,
@@ -239,16 +241,17 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
   const selectSession = db.prepare<[string], SessionRow>(`SELECT ${SESSION_SELECT} FROM hallpass_sessions WHERE id = ?`)
   // The compare-and-set itself: every condition of a valid rotation is in the WHERE clause, so
   // the row changes only when all of them hold at `now` (the caller's clock, never SQLite's).
-  const rotateSession = db.prepare<[string, number, number, number, string, string, number, string, number, number], RotationRow>(
+  const rotateSession = db.prepare<[string, number, number, number, string, number, string, number, string, number, number], RotationRow>(
     `UPDATE hallpass_sessions
         SET generation = generation + 1, previous_hash = refresh_hash, refresh_hash = ?,
-            rotated_at = ?, last_seen_at = ?, idle_expires_at = ?, device = json_patch(device, ?)
+            rotated_at = ?, last_seen_at = ?, idle_expires_at = ?, device = json_patch(device, ?),
+            max_access_exp = max(max_access_exp, ?)
       WHERE id = ? AND generation = ? AND refresh_hash = ? AND revoked_at IS NULL
         AND expires_at > ? AND idle_expires_at > ?
       RETURNING ${ROTATION_RETURNED_COLUMNS.join(', ')}`,
   )
-  const revokeOne = db.prepare<[number, string, string], { subject: string }>(
-    'UPDATE hallpass_sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL RETURNING subject',
+  const revokeOne = db.prepare<[number, string, string], { subject: string; max_access_exp: number }>(
+    'UPDATE hallpass_sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL RETURNING subject, max_access_exp',
   )
   const sessionExists = db.prepare<[string], number>('SELECT 1 FROM hallpass_sessions WHERE id = ?').pluck()
   const liveIdsOfSubject = db.prepare<[string, string | null], string>(
@@ -270,13 +273,22 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
     `DELETE FROM hallpass_audit WHERE subject = ? AND seq IN (
        SELECT seq FROM hallpass_audit WHERE subject = ? ORDER BY at DESC, seq DESC LIMIT -1 OFFSET ?)`,
   )
-  const insertRevocation = db.prepare<[string, number, number, string]>(
-    'INSERT INTO hallpass_revocations (sid, exp, revoked_at, reason) VALUES (?, ?, ?, ?)',
+  // Positions from the clock (rows.ts nextFeedPosition, here in SQL): sqlite_sequence holds the
+  // largest position ever given out, even after purgeExpired deleted that row (AUTOINCREMENT).
+  const insertRevocation = db.prepare<[number, string, number, number, string]>(
+    `INSERT INTO hallpass_revocations (seq, sid, exp, revoked_at, reason)
+     VALUES (max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'hallpass_revocations'), 0) + 1, ?), ?, ?, ?, ?)`,
   )
-  const revocationsAfter = db.prepare<[number, number], SeqRow>(
-    'SELECT seq, sid, exp, revoked_at, reason FROM hallpass_revocations WHERE seq > ? ORDER BY seq LIMIT ?',
+  const revocationsAfter = db.prepare<[number, number, number], SeqRow>(
+    'SELECT seq, sid, exp, revoked_at, reason FROM hallpass_revocations WHERE seq > ? AND exp >= ? ORDER BY seq LIMIT ?',
   )
   const lastSeq = db.prepare<[], number>('SELECT COALESCE(MAX(seq), 0) FROM hallpass_revocations').pluck()
+  const highestPosition = db.prepare<[], number>(
+    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'hallpass_revocations'), 0)",
+  ).pluck()
+  // Read once: the epoch of an open database never changes (migration 3 drew it).
+  const epoch = db.prepare<[], string>("SELECT value FROM hallpass_meta WHERE key = 'feed_epoch'").pluck().get()!
+  const cursorOf = (seq: number): string => formatFeedCursor(epoch, String(seq))
   const selectKeyring = db.prepare<[], { version: number; data: string }>('SELECT version, data FROM hallpass_keyring WHERE id = 1')
   const insertKeyring = db.prepare<[string]>('INSERT INTO hallpass_keyring (id, version, data) VALUES (1, 1, ?) ON CONFLICT (id) DO NOTHING')
   const updateKeyring = db.prepare<[string, number]>('UPDATE hallpass_keyring SET version = version + 1, data = ? WHERE id = 1 AND version = ?')
@@ -288,8 +300,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
     insertAudit.run(event.subject, event.at, auditToJson(event))
   }
   const appendRevocation = (sid: string, exp: number, revokedAt: number, reason: string): RevocationEntry => {
-    const { lastInsertRowid } = insertRevocation.run(sid, exp, revokedAt, reason)
-    return { cursor: String(lastInsertRowid), sid, exp, revokedAt, reason }
+    const { lastInsertRowid } = insertRevocation.run(Date.now() * 1000, sid, exp, revokedAt, reason)
+    return { cursor: cursorOf(Number(lastInsertRowid)), sid, exp, revokedAt, reason }
   }
 
   const createTx = db.transaction((record: SessionRecord, audit: AuditEvent) => {
@@ -302,7 +314,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
   // whole row is read only when the rotation was refused, to tell the manager why.
   const rotateTx = db.transaction((input: RotateRefreshInput): RotateRefreshResult => {
     const updated = rotateSession.get(
-      input.newHash, input.now, input.now, input.idleExpiresAt, JSON.stringify(deviceUpdate(input.device)),
+      input.newHash, input.now, input.now, input.idleExpiresAt, JSON.stringify(deviceUpdate(input.device)), input.maxAccessExp,
       input.id, input.generation, input.hash, input.now, input.now,
     )
     if (updated === undefined) {
@@ -318,7 +330,7 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
   const revokeTx = db.transaction((input: RevokeSessionInput): RevokeSessionResult => {
     const revoked = revokeOne.get(input.now, input.reason, input.id)
     if (revoked === undefined) return { revoked: false, why: sessionExists.get(input.id) === undefined ? 'not_found' : 'already_revoked' }
-    const entry = appendRevocation(input.id, input.feedExp, input.now, input.reason)
+    const entry = appendRevocation(input.id, Math.max(input.feedExp, revoked.max_access_exp), input.now, input.reason)
     appendAuditRow({ ...input.audit, subject: revoked.subject })
     return { revoked: true, entry }
   })
@@ -326,8 +338,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
   const revokeSubjectTx = db.transaction((input: RevokeSubjectInput): RevocationEntry[] => {
     const entries: RevocationEntry[] = []
     for (const id of liveIdsOfSubject.all(input.subject, input.exceptId ?? null)) {
-      revokeOne.get(input.now, input.reason, id)
-      entries.push(appendRevocation(id, input.feedExp, input.now, input.reason))
+      const revoked = revokeOne.get(input.now, input.reason, id)!
+      entries.push(appendRevocation(id, Math.max(input.feedExp, revoked.max_access_exp), input.now, input.reason))
       appendAuditRow({ type: 'session.revoked', at: input.now, sessionId: id, subject: input.subject, reason: input.reason })
     }
     return entries
@@ -365,10 +377,10 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
     pumping = true
     try {
       for (;;) {
-        const rows = revocationsAfter.all(delivered, FEED_BATCH)
+        const rows = revocationsAfter.all(delivered, Number.MIN_SAFE_INTEGER, FEED_BATCH)
         for (const row of rows) {
           delivered = row.seq
-          const entry = revocationFromRow(String(row.seq), row)
+          const entry = revocationFromRow(cursorOf(row.seq), row)
           for (const subscription of [...subscriptions]) {
             if (!subscriptions.has(subscription)) continue
             try {
@@ -453,14 +465,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
 
     listAudit: (subject, limit) => attempt('listAudit', () => listAuditOf.all(subject, checkLimit(limit)).map(auditFromJson)),
 
-    readRevocations: (cursor, limit) =>
+    readRevocations: (cursor, limit, minExp) =>
       attempt('readRevocations', () => {
-        const after = parseDecimalCursor(cursor)
-        if (after === undefined) throw new SessionInputInvalid('cursor', 'is not a cursor of this store')
-        return revocationsAfter.all(after, checkLimit(limit)).map((row) => revocationFromRow(String(row.seq), row))
+        const after = feedPositionOf(cursor, epoch, () => highestPosition.get() ?? 0)
+        return revocationsAfter.all(after, checkMinExp(minExp), checkLimit(limit)).map((row) => revocationFromRow(cursorOf(row.seq), row))
       }),
 
-    headCursor: () => attempt('headCursor', () => String(lastSeq.get() ?? 0)),
+    headCursor: () => attempt('headCursor', () => cursorOf(lastSeq.get() ?? 0)),
 
     subscribeRevocations: (listener) =>
       attempt('subscribeRevocations', () => {

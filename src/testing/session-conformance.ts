@@ -337,6 +337,37 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
       }
     })
 
+    it('an access-token lifetime lowered since a session refreshed: its revocation still covers the longer tokens', async () => {
+      const underTest = await makeStore()
+      const { store } = underTest
+      const clock = createTestClock()
+      try {
+        // Issued under a one-hour lifetime, then the operator lowers it to a minute.
+        const before = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, now: clock.now, accessToken: { ttlSeconds: 3600 } })
+        const one = await before.create({ subject: 'long' })
+        const two = await before.create({ subject: 'long' })
+        clock.advance(30)
+        const refreshed = await before.refresh(one.refreshToken)
+        const longest = Math.max(before.verifyAccessToken(refreshed.accessToken).claims.exp!, before.verifyAccessToken(two.accessToken).claims.exp!)
+        const after = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, now: clock.now, accessToken: { ttlSeconds: 60 } })
+        clock.advance(30)
+        const single = await after.revoke(one.session.id, 'logout')
+        assert.ok(single.revoked)
+        // A verifier keeps the entry until its exp: past every token of the session, with the
+        // tolerance a verifier grants, whatever the lifetime is now.
+        assert.ok(single.entry.exp >= longest + 30, `entry exp ${single.entry.exp} covers the token exp ${longest}`)
+        const [all] = await after.revokeAll('long', { reason: 'logout_all' })
+        assert.ok(all !== undefined && all.sid === two.session.id)
+        assert.ok(all.exp >= before.verifyAccessToken(two.accessToken).claims.exp! + 30, 'revokeAll too')
+        // A session whose tokens are all short still gets a short entry.
+        const short = await after.create({ subject: 'short' })
+        const shortEntry = await after.revoke(short.session.id, 'logout')
+        assert.ok(shortEntry.revoked && shortEntry.entry.exp < longest)
+      } finally {
+        await underTest.cleanup()
+      }
+    })
+
     it('every step is in the audit trail and reaches listeners', () =>
       withManager(async ({ manager }) => {
         const seen: string[] = []

@@ -10,6 +10,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
+import { isHallpassError } from '../errors.ts'
+import { compareFeedCursors, formatFeedCursor, parseFeedCursor } from '../session/feed-cursor.ts'
 import type { RevocationListener, RotateRefreshInput, SessionStore } from '../session/store.ts'
 import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from '../session/types.ts'
 
@@ -68,6 +70,7 @@ export function sessionRecordFixture(overrides: Partial<SessionRecord> = {}): Se
     claims: {},
     scope: null,
     audience: null,
+    maxAccessExp: 0,
     ...overrides,
   }
 }
@@ -92,6 +95,7 @@ function rotation(record: SessionRecord, overrides: Partial<RotateRefreshInput> 
     now,
     idleExpiresAt: Math.min(now + 7 * DAY, record.expiresAt),
     device: undefined,
+    maxAccessExp: 0,
     // No subject: the store fills it from the stored session (store.ts).
     audit: { type: 'refresh.rotated', at: now, sessionId: record.id, generation: record.generation + 1 },
     ...overrides,
@@ -115,6 +119,7 @@ function rotated(record: SessionRecord, input: RotateRefreshInput): SessionRecor
     lastSeenAt: input.now,
     idleExpiresAt: input.idleExpiresAt,
     device: { ...record.device, ...fresh },
+    maxAccessExp: Math.max(record.maxAccessExp, input.maxAccessExp),
   }
 }
 
@@ -794,6 +799,88 @@ function describeFeed(storeCase: StoreCase): void {
     } finally {
       await unsubscribe()
     }
+  })
+
+  storeCase('cursors are <epoch>.<position>: one epoch for every entry and the head', async (store) => {
+    const empty = parseFeedCursor(await store.headCursor())
+    assert.ok(empty !== undefined, 'the head of an empty feed is a cursor')
+    await revokeMany(store, 3)
+    const entries = await store.readRevocations(undefined, 10)
+    const parsed = entries.map((e) => parseFeedCursor(e.cursor))
+    assert.ok(parsed.every((c) => c !== undefined && c.epoch === empty.epoch), 'every entry carries the epoch of the head')
+    assert.equal(parseFeedCursor(await store.headCursor())?.epoch, empty.epoch)
+    for (let i = 1; i < entries.length; i++) assert.equal(compareFeedCursors(entries[i - 1]!.cursor, entries[i]!.cursor), -1, 'positions increase')
+  })
+
+  storeCase('a cursor this feed cannot resume from is refused (field cursor), never read as a position', async (store) => {
+    await revokeMany(store, 2)
+    const head = parseFeedCursor(await store.headCursor())!
+    const otherEpoch = head.epoch === '0123456789abcdef' ? 'fedcba9876543210' : '0123456789abcdef'
+    const ahead = head.position.includes('-') ? `${head.position.split('-')[0]}-${'9'.repeat(20)}` : `${BigInt(head.position) + 1000n}`
+    const refused = [
+      // Malformed, or of the cursor format before epochs.
+      '', '1', '0', 'abc', `${head.epoch}.`, `${head.epoch}.-1`, `${head.epoch}.1.2`, `${head.epoch.toUpperCase()}.${head.position}`,
+      `${head.epoch}.${head.position}\n`, ' '.repeat(10), 'x'.repeat(10_000),
+      // Another feed's epoch: another store, or this one re-created.
+      formatFeedCursor(otherEpoch, head.position),
+      formatFeedCursor(otherEpoch, '0'),
+      // Ahead of every position given out: a store restored from an older copy.
+      formatFeedCursor(head.epoch, ahead),
+    ]
+    for (const cursor of refused) {
+      await assert.rejects(store.readRevocations(cursor, 10), (error: unknown) => {
+        assert.ok(isHallpassError(error, 'ERR_SESSION_INPUT_INVALID'), `${JSON.stringify(cursor.slice(0, 60))}: ${String(error)}`)
+        assert.equal(error.field, 'cursor')
+        return true
+      })
+    }
+    // The head and every entry's cursor are positions to resume from.
+    assert.deepEqual(await store.readRevocations(formatFeedCursor(head.epoch, head.position), 10), [])
+  })
+
+  storeCase('minExp leaves out entries that expired without cutting a page short', async (store) => {
+    const records: SessionRecord[] = []
+    for (let i = 0; i < 9; i++) {
+      const record = await seed(store, { subject: `exp-${i}` })
+      // Every other entry expires before the bound.
+      const result = await store.revokeSession(revocation(record, FIXTURE_NOW + i, 'logout', i % 2 === 0 ? 1_000 : 2_000_000_000))
+      assert.equal(result.revoked, true)
+      records.push(record)
+    }
+    const live = records.filter((_, i) => i % 2 === 1).map((r) => r.id)
+    assert.deepEqual(sids(await store.readRevocations(undefined, 100, 1_500)), live)
+    // A page of 2 is full (2 entries) while entries remain, whatever lies between them.
+    const seen: RevocationEntry[] = []
+    let cursor: string | undefined
+    for (let page = 0; page < 10; page++) {
+      const batch = await store.readRevocations(cursor, 2, 1_500)
+      seen.push(...batch)
+      if (batch.length < 2) break
+      cursor = batch.at(-1)!.cursor
+    }
+    assert.deepEqual(sids(seen), live)
+    assert.equal((await store.readRevocations(undefined, 100, 1_000)).length, 9, 'exp equal to minExp is kept')
+    await assert.rejects(store.readRevocations(undefined, 10, Number.NaN), (error: unknown) => isHallpassError(error, 'ERR_SESSION_INPUT_INVALID'))
+  })
+
+  storeCase('a feed entry lasts at least until the session\'s maxAccessExp, which rotations only raise', async (store) => {
+    const now = FIXTURE_NOW + MINUTE
+    const long = await seed(store, { maxAccessExp: 2_100_000_000 })
+    const input = rotation(long, { maxAccessExp: 2_000_000_000 })
+    assert.deepEqual(await store.rotateRefreshToken(input), { rotated: true, session: rotated(long, input) })
+    assert.equal((await store.getSession(long.id))?.maxAccessExp, 2_100_000_000, 'a lower value never lowers it')
+    const raised = rotated(long, input)
+    const higher = rotation(raised, { maxAccessExp: 2_200_000_000, now: now + MINUTE })
+    assert.equal((await store.rotateRefreshToken(higher)).rotated, true)
+    assert.equal((await store.getSession(long.id))?.maxAccessExp, 2_200_000_000)
+    const one = await store.revokeSession(revocation(long, now + HOUR, 'logout', 2_000_000_000))
+    assert.equal(one.revoked && one.entry.exp, 2_200_000_000)
+
+    // revokeSubjectSessions raises each entry to its own session's bound.
+    const short = await seed(store, { subject: 'many', maxAccessExp: 1_000 })
+    const longer = await seed(store, { subject: 'many', maxAccessExp: 2_300_000_000 })
+    const entries = await store.revokeSubjectSessions({ subject: 'many', exceptId: undefined, now: now + HOUR, reason: 'all', feedExp: 2_000_000_000 })
+    assert.deepEqual(entries.map((e) => [e.sid, e.exp]).sort(), [[short.id, 2_000_000_000], [longer.id, 2_300_000_000]].sort())
   })
 
   storeCase('several subscribers each receive every entry', async (store) => {

@@ -12,7 +12,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { isHallpassError, type AuditEvent, type HallpassErrorCode, type RevocationEntry, type SessionRecord, type SessionStore } from '../../src/index.ts'
-import { createSessionManager } from '../../src/session/index.ts'
+import { compareFeedCursors, createSessionManager, parseFeedCursor } from '../../src/session/index.ts'
 import { createPostgresStore, type PostgresStore, type PostgresStoreOptions } from '../../src/stores/postgres.ts'
 import { describeStoreConformance, FIXTURE_NOW, sessionRecordFixture } from '../../src/testing/index.ts'
 import { checkPostgres, postgresUrl } from '../helpers/services.ts'
@@ -132,12 +132,12 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
       const stores = await Promise.all(instancePools.map((pool) => createPostgresStore({ pool, schema })))
       const versions = async (): Promise<number[]> =>
         (await admin!.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`)).rows.map((r) => r.version)
-      assert.deepEqual(await versions(), [1])
+      assert.deepEqual(await versions(), [1, 2])
       await stores[0]!.migrate()
       await createPostgresStore({ pool: instancePools[1]!, schema })
-      assert.deepEqual(await versions(), [1])
+      assert.deepEqual(await versions(), [1, 2])
       const tables = await admin!.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema])
-      assert.deepEqual(tables.rows.map((r) => r.table_name), ['audit', 'keyring', 'revocations', 'schema_migrations', 'sessions'])
+      assert.deepEqual(tables.rows.map((r) => r.table_name), ['audit', 'keyring', 'meta', 'revocations', 'schema_migrations', 'sessions'])
       // The migrated schema works from every instance.
       const record = await seed(stores[2]!)
       assert.deepEqual(await stores[0]!.getSession(record.id), record)
@@ -172,6 +172,7 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
             generation: 0,
             hash: record.refreshHash,
             newHash: `successor-${i}`,
+            maxAccessExp: 0,
             now,
             idleExpiresAt: now + 3_600_000,
             device: { ip: `10.0.0.${i}` },
@@ -285,8 +286,7 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
         const feed = await stores[4]!.readRevocations(undefined, 100)
         assert.equal(feed.length, 40)
         assert.deepEqual(received, feed)
-        const cursors = feed.map((e) => Number(e.cursor))
-        assert.ok(cursors.every((c, i) => i === 0 || c > cursors[i - 1]!), 'cursors increase')
+        assert.ok(feed.every((e, i) => i === 0 || compareFeedCursors(e.cursor, feed[i - 1]!.cursor) === 1), 'cursors increase')
         for (const record of records) assert.equal((await stores[2]!.getSession(record.id))?.revokedAt, now)
       } finally {
         await stop()
@@ -464,7 +464,7 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
     await rejectsWithCode(store.getSession(record.id), 'ERR_STORE_UNAVAILABLE')
     await rejectsWithCode(store.createSession(record, createdAudit(record)), 'ERR_STORE_UNAVAILABLE')
     await rejectsWithCode(
-      store.rotateRefreshToken({ id: record.id, generation: 0, hash: 'h', newHash: 'n', now: 1, idleExpiresAt: 2, device: undefined, audit: { type: 'refresh.rotated', at: 1, sessionId: record.id } }),
+      store.rotateRefreshToken({ id: record.id, generation: 0, hash: 'h', newHash: 'n', now: 1, idleExpiresAt: 2, device: undefined, maxAccessExp: 0, audit: { type: 'refresh.rotated', at: 1, sessionId: record.id } }),
       'ERR_STORE_UNAVAILABLE',
     )
     await rejectsWithCode(store.revokeSession({ id: record.id, now: 1, reason: 'r', feedExp: 1, audit: createdAudit(record) }), 'ERR_STORE_UNAVAILABLE')
@@ -495,11 +495,60 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
     }
   })
 
+  it('restored from an older dump: a newer cursor is refused until passed, and no position comes back', async () => {
+    const { store, schema, cleanup } = await freshStore()
+    try {
+      const records = await Promise.all(Array.from({ length: 6 }, (_, i) => seed(store, { subject: `r-${i}` })))
+      await revoke(store, records[0]!)
+      // What a dump holds of the feed: its rows and the sequence's value (pg_dump's setval).
+      const dumpedSequence = (await admin!.query<{ v: string }>(`SELECT last_value::text AS v FROM "${schema}".revocations_seq_seq`)).rows[0]!.v
+      const dumpedHead = await store.headCursor()
+      for (const record of records.slice(1, 4)) await revoke(store, record)
+      const seen = await store.readRevocations(undefined, 10)
+      const held = seen.at(-1)!.cursor
+
+      // The restore: later rows gone, the sequence set back, the epoch (meta) as dumped.
+      await admin!.query(`DELETE FROM "${schema}".revocations WHERE seq > $1`, [parseFeedCursor(dumpedHead)!.position])
+      await admin!.query(`SELECT setval('"${schema}".revocations_seq_seq', $1::bigint)`, [dumpedSequence])
+      assert.equal((await store.readRevocations(undefined, 10)).length, 1)
+      await rejectsWithCode(store.readRevocations(held, 10), 'ERR_SESSION_INPUT_INVALID')
+      await revoke(store, records[4]!)
+      await revoke(store, records[5]!)
+      const after = await store.readRevocations(held, 10)
+      assert.deepEqual(after.map((e) => e.sid), [records[4]!.id, records[5]!.id])
+      const positions = new Set(seen.map((e) => e.cursor))
+      assert.ok(after.every((e) => !positions.has(e.cursor)), 'no position is given out twice')
+    } finally {
+      await cleanup()
+    }
+  })
+
+  it('a schema dropped and created again has a new epoch: the old cursors are foreign', async () => {
+    const schema = freshSchema()
+    const pool = newPool(2)
+    try {
+      let store = await createPostgresStore({ pool, schema })
+      await revoke(store, await seed(store))
+      const old = await store.headCursor()
+      await store.close()
+      await dropSchema(schema)
+      store = await createPostgresStore({ pool, schema })
+      assert.notEqual(parseFeedCursor(await store.headCursor())!.epoch, parseFeedCursor(old)!.epoch)
+      await rejectsWithCode(store.readRevocations(old, 10), 'ERR_SESSION_INPUT_INVALID')
+      await store.close()
+    } finally {
+      await endPools([pool])
+      await dropSchema(schema)
+    }
+  })
+
   it('a malformed cursor or limit is refused as input, not as an outage', async () => {
     const { store, cleanup } = await freshStore()
     try {
-      for (const cursor of ['', '-1', '1.5', 'abc', '01', '99999999999999999999', "1' OR '1'='1"]) {
-        await rejectsWithCode(store.readRevocations(cursor, 10), 'ERR_SESSION_INPUT_INVALID')
+      const { epoch } = parseFeedCursor(await store.headCursor())!
+      for (const position of ['', '-1', '1.5', 'abc', '01', '99999999999999999999', "1' OR '1'='1", '1-1']) {
+        await rejectsWithCode(store.readRevocations(`${epoch}.${position}`, 10), 'ERR_SESSION_INPUT_INVALID')
+        await rejectsWithCode(store.readRevocations(position, 10), 'ERR_SESSION_INPUT_INVALID')
       }
       await rejectsWithCode(store.readRevocations(undefined, -1), 'ERR_SESSION_INPUT_INVALID')
       await rejectsWithCode(store.readRevocations(undefined, 1.5), 'ERR_SESSION_INPUT_INVALID')
@@ -511,6 +560,7 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
           generation,
           hash: record.refreshHash,
           newHash: 'n',
+          maxAccessExp: 0,
           now: FIXTURE_NOW + 1,
           idleExpiresAt: FIXTURE_NOW + 2,
           device: undefined,

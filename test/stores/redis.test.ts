@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { pathToFileURL } from 'node:url'
 import { Redis, type RedisOptions } from 'ioredis'
 import { isHallpassError } from '../../src/errors.ts'
-import type { RevocationEntry, SessionRecord, SessionStore } from '../../src/session/index.ts'
+import { parseFeedCursor, type RevocationEntry, type SessionRecord, type SessionStore } from '../../src/session/index.ts'
 import { createSessionManager } from '../../src/session/index.ts'
 import { createRedisStore } from '../../src/stores/redis.ts'
 import { auditAppendScript } from '../../src/stores/redis-scripts.ts'
@@ -169,7 +169,7 @@ describe('redis store specifics', { skip }, () => {
         await delay(50) // the subscription's initial replay reads the stream in the background
 
         calls.length = 0
-        const input = { id: alice.id, generation: 0, hash: alice.refreshHash, newHash: 'next', now: FIXTURE_NOW + 1, idleExpiresAt: FIXTURE_NOW + HOUR, device: { ip: '::1' }, audit: { type: 'refresh.rotated' as const, at: FIXTURE_NOW + 1, sessionId: alice.id } }
+        const input = { id: alice.id, generation: 0, hash: alice.refreshHash, newHash: 'next', now: FIXTURE_NOW + 1, idleExpiresAt: FIXTURE_NOW + HOUR, device: { ip: '::1' }, maxAccessExp: 0, audit: { type: 'refresh.rotated' as const, at: FIXTURE_NOW + 1, sessionId: alice.id } }
         assert.equal((await store.rotateRefreshToken(input)).rotated, true)
         // EVALSHA of the CAS, then the audit append: scripts were loaded by now (no NOSCRIPT).
         assert.deepEqual(calls.map((c) => c.command), ['EVALSHA', 'EVALSHA'])
@@ -205,7 +205,7 @@ describe('redis store specifics', { skip }, () => {
       const record = await seed(store)
       await shared().call('SCRIPT', 'FLUSH')
       assert.deepEqual(await store.getSession(record.id), record)
-      const input = { id: record.id, generation: 0, hash: record.refreshHash, newHash: 'n', now: FIXTURE_NOW + 1, idleExpiresAt: FIXTURE_NOW + HOUR, device: undefined, audit: { type: 'refresh.rotated' as const, at: FIXTURE_NOW + 1, sessionId: record.id } }
+      const input = { id: record.id, generation: 0, hash: record.refreshHash, newHash: 'n', now: FIXTURE_NOW + 1, idleExpiresAt: FIXTURE_NOW + HOUR, device: undefined, maxAccessExp: 0, audit: { type: 'refresh.rotated' as const, at: FIXTURE_NOW + 1, sessionId: record.id } }
       await shared().call('SCRIPT', 'FLUSH')
       assert.equal((await store.rotateRefreshToken(input)).rotated, true)
       assert.equal((await store.listAudit(record.subject, 10)).length, 2)
@@ -218,7 +218,7 @@ describe('redis store specifics', { skip }, () => {
       const key = `${prefix}{s:${record.id}}`
       assert.equal(await shared().call('PEXPIRETIME', key), now + HOUR + DAY)
       const idle = now + 2 * HOUR + 0.5
-      const input = { id: record.id, generation: 0, hash: record.refreshHash, newHash: 'n', now: now + 1, idleExpiresAt: idle, device: undefined, audit: { type: 'refresh.rotated' as const, at: now + 1, sessionId: record.id } }
+      const input = { id: record.id, generation: 0, hash: record.refreshHash, newHash: 'n', now: now + 1, idleExpiresAt: idle, device: undefined, maxAccessExp: 0, audit: { type: 'refresh.rotated' as const, at: now + 1, sessionId: record.id } }
       assert.equal((await store.rotateRefreshToken(input)).rotated, true)
       assert.equal(await shared().call('PEXPIRETIME', key), Math.ceil(idle) + DAY)
       // A refused rotation does not touch it.
@@ -308,6 +308,7 @@ describe('redis store specifics', { skip }, () => {
               generation: 0,
               hash: record.refreshHash,
               newHash: `successor-${i}`,
+              maxAccessExp: 0,
               now: FIXTURE_NOW + 1000 + i,
               idleExpiresAt: FIXTURE_NOW + HOUR,
               device: { label: `conn-${i % 5}` },
@@ -411,7 +412,7 @@ describe('redis store specifics', { skip }, () => {
       const store = createRedisStore({ client, keyPrefix: randomPrefix() })
       const error = (await rejectsWithCode(store.getSession('A'.repeat(22)), 'ERR_STORE_UNAVAILABLE')) as Error
       assert.ok(error.cause !== undefined)
-      await rejectsWithCode(store.rotateRefreshToken({ id: 'A'.repeat(22), generation: 0, hash: 'secret-hash', newHash: 'n', now: 1, idleExpiresAt: 2, device: undefined, audit: { type: 'refresh.rotated', at: 1, sessionId: 'x' } }), 'ERR_STORE_UNAVAILABLE')
+      await rejectsWithCode(store.rotateRefreshToken({ id: 'A'.repeat(22), generation: 0, hash: 'secret-hash', newHash: 'n', now: 1, idleExpiresAt: 2, device: undefined, maxAccessExp: 0, audit: { type: 'refresh.rotated', at: 1, sessionId: 'x' } }), 'ERR_STORE_UNAVAILABLE')
       await rejectsWithCode(store.subscribeRevocations(() => undefined), 'ERR_STORE_UNAVAILABLE')
       assert.equal(await store.ping(), false)
       await store.close()
@@ -524,9 +525,42 @@ describe('redis store specifics', { skip }, () => {
 
   it('readRevocations refuses a cursor it did not issue', () =>
     withStore(async (store) => {
-      for (const cursor of ['', 'abc', '1-2-3', '-1-0', '99999999999999999999999-0', '1-0; DEL x']) {
-        await rejectsWithCode(store.readRevocations(cursor, 10), 'ERR_SESSION_INPUT_INVALID')
+      const { epoch } = parseFeedCursor(await store.headCursor())!
+      for (const position of ['', 'abc', '1-2-3', '-1-0', '99999999999999999999999-0', '1-0; DEL x', '5']) {
+        await rejectsWithCode(store.readRevocations(position, 10), 'ERR_SESSION_INPUT_INVALID')
+        await rejectsWithCode(store.readRevocations(`${epoch}.${position}`, 10), 'ERR_SESSION_INPUT_INVALID')
       }
-      assert.deepEqual(await store.readRevocations('0-0', 10), [])
+      assert.deepEqual(await store.readRevocations(`${epoch}.0-0`, 10), [])
+    }))
+
+  it('restored from an older snapshot: a newer cursor is refused until passed, and no position comes back', () =>
+    withStore(async (store, prefix) => {
+      const records = await Promise.all(Array.from({ length: 6 }, (_, i) => seed(store, { subject: `r-${i}` })))
+      await store.revokeSession(revocation(records[0]!, FIXTURE_NOW))
+      // A snapshot of the feed's keys (what an RDB restore brings back).
+      const feedKeys = ['revocations', 'sids', 'exp', 'epoch', 'head'].map((name) => `${prefix}{feed}:${name}`)
+      const dumps = await Promise.all(feedKeys.map((key) => shared().dumpBuffer(key)))
+      for (const record of records.slice(1, 4)) await store.revokeSession(revocation(record, FIXTURE_NOW))
+      const seen = await store.readRevocations(undefined, 10)
+      const held = seen.at(-1)!.cursor
+
+      for (let i = 0; i < feedKeys.length; i++) await shared().restore(feedKeys[i]!, 0, dumps[i]!, 'REPLACE')
+      assert.equal((await store.readRevocations(undefined, 10)).length, 1)
+      await rejectsWithCode(store.readRevocations(held, 10), 'ERR_SESSION_INPUT_INVALID')
+      await store.revokeSession(revocation(records[4]!, FIXTURE_NOW))
+      await store.revokeSession(revocation(records[5]!, FIXTURE_NOW))
+      const after = await store.readRevocations(held, 10)
+      assert.deepEqual(after.map((e) => e.sid), [records[4]!.id, records[5]!.id])
+      const positions = new Set(seen.map((e) => e.cursor))
+      assert.ok(after.every((e) => !positions.has(e.cursor)), 'no position is given out twice')
+    }))
+
+  it('a flushed Redis draws a new epoch: the old cursors are foreign', () =>
+    withStore(async (store, prefix) => {
+      await store.revokeSession(revocation(await seed(store), FIXTURE_NOW))
+      const old = await store.headCursor()
+      await dropPrefix(prefix)
+      assert.notEqual(parseFeedCursor(await store.headCursor())!.epoch, parseFeedCursor(old)!.epoch)
+      await rejectsWithCode(store.readRevocations(old, 10), 'ERR_SESSION_INPUT_INVALID')
     }))
 })

@@ -7,7 +7,8 @@ import { describe, it } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import Database from 'better-sqlite3'
-import type { RevocationEntry, SessionStore } from '../../src/session/index.ts'
+import { copyFileSync } from 'node:fs'
+import { parseFeedCursor, type RevocationEntry, type SessionStore } from '../../src/session/index.ts'
 import { sqliteMigrations } from '../../src/stores/sql/sqlite-migrations.ts'
 import { createSqliteStore, SQLITE_SCHEMA_VERSION } from '../../src/stores/sqlite.ts'
 import { describeStoreConformance, FIXTURE_NOW, sessionRecordFixture } from '../../src/testing/index.ts'
@@ -102,7 +103,7 @@ describe('sqlite store: schema and pragmas', () => {
       assert.equal(check.pragma('user_version', { simple: true }), SQLITE_SCHEMA_VERSION)
       assert.ok(SQLITE_SCHEMA_VERSION >= 1)
       const tables = check.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'hallpass%' ORDER BY name").pluck().all()
-      assert.deepEqual(tables, ['hallpass_audit', 'hallpass_keyring', 'hallpass_revocations', 'hallpass_sessions'])
+      assert.deepEqual(tables, ['hallpass_audit', 'hallpass_keyring', 'hallpass_meta', 'hallpass_revocations', 'hallpass_sessions'])
       const schemaBefore = check.prepare('SELECT sql FROM sqlite_master ORDER BY name').pluck().all()
       check.close()
 
@@ -209,6 +210,7 @@ describe('sqlite store: schema and pragmas', () => {
           generation: 0,
           hash: record.refreshHash,
           newHash: `h${i}`,
+          maxAccessExp: 0,
           now: FIXTURE_NOW + 1000,
           idleExpiresAt: FIXTURE_NOW + DAY,
           device: { ip: `10.0.0.${i}` },
@@ -239,15 +241,18 @@ describe('sqlite store: behaviour specific to this store', () => {
   it('rejects malformed cursors and limits with ERR_SESSION_INPUT_INVALID', async () => {
     const store = createSqliteStore({ path: ':memory:' })
     try {
-      for (const cursor of ['', '-1', '01', '1.5', '1e3', ' 1', 'abc', '99999999999999999', '1-0', '\u0661']) {
+      const { epoch } = parseFeedCursor(await store.headCursor())!
+      for (const position of ['', '-1', '01', '1.5', '1e3', ' 1', 'abc', '99999999999999999', '9007199254740993', '1-0', '\u0661']) {
+        const cursor = `${epoch}.${position}`
         await assert.rejects(store.readRevocations(cursor, 10), { code: 'ERR_SESSION_INPUT_INVALID', field: 'cursor' }, cursor)
       }
       for (const limit of [-1, 1.5, Number.NaN, Infinity]) {
         await assert.rejects(store.readRevocations(undefined, limit), { code: 'ERR_SESSION_INPUT_INVALID', field: 'limit' })
         await assert.rejects(store.listAudit('a', limit), { code: 'ERR_SESSION_INPUT_INVALID', field: 'limit' })
       }
-      assert.deepEqual(await store.readRevocations('0', 10), [])
-      assert.deepEqual(await store.readRevocations('9007199254740991', 10), [])
+      assert.deepEqual(await store.readRevocations(`${epoch}.0`, 10), [])
+      // Ahead of every position this feed gave out.
+      await assert.rejects(store.readRevocations(`${epoch}.9007199254740991`, 10), { code: 'ERR_SESSION_INPUT_INVALID', field: 'cursor' })
     } finally {
       await store.close()
     }
@@ -403,6 +408,65 @@ describe('sqlite store: behaviour specific to this store', () => {
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL')
       await store.close()
+      tmp.remove()
+    }
+  })
+})
+
+describe('sqlite store: a file replaced or restored under its readers', () => {
+  it('each database has its own epoch: a cursor of one is refused by another', async () => {
+    const tmp = tempDir()
+    try {
+      const a = createSqliteStore({ path: join(tmp.dir, 'a.db') })
+      const b = createSqliteStore({ path: join(tmp.dir, 'b.db') })
+      const record = await seed(a)
+      await a.revokeSession(revokeInput(record.id))
+      const [entry] = await a.readRevocations(undefined, 10)
+      assert.notEqual(parseFeedCursor(await a.headCursor())!.epoch, parseFeedCursor(await b.headCursor())!.epoch)
+      await assert.rejects(b.readRevocations(entry!.cursor, 10), { code: 'ERR_SESSION_INPUT_INVALID', field: 'cursor' })
+      await a.close()
+      await b.close()
+    } finally {
+      tmp.remove()
+    }
+  })
+
+  it('restored from an older copy: a newer cursor is refused until the feed passes it, and no position comes back', async () => {
+    const tmp = tempDir()
+    const path = join(tmp.dir, 'sessions.db')
+    const backup = join(tmp.dir, 'backup.db')
+    try {
+      let store = createSqliteStore({ path })
+      const records = await Promise.all(Array.from({ length: 6 }, (_, i) => seed(store, { subject: `r-${i}` })))
+      await store.revokeSession(revokeInput(records[0]!.id))
+      await store.close()
+      copyFileSync(path, backup)
+      // After the backup: revocations a verifier saw, whose cursor it keeps.
+      store = createSqliteStore({ path })
+      for (const record of records.slice(1, 4)) await store.revokeSession(revokeInput(record.id))
+      const seen = await store.readRevocations(undefined, 10)
+      const held = seen.at(-1)!.cursor
+      await store.close()
+
+      // The operator restores the backup.
+      copyFileSync(backup, path)
+      store = createSqliteStore({ path })
+      try {
+        assert.equal((await store.readRevocations(undefined, 10)).length, 1)
+        // The held cursor is ahead of the restored feed: it cannot be resumed from.
+        await assert.rejects(store.readRevocations(held, 10), { code: 'ERR_SESSION_INPUT_INVALID', field: 'cursor' })
+        // New revocations get positions past everything given out before the restore, so a
+        // reader resuming from the held cursor misses none of them.
+        await store.revokeSession(revokeInput(records[4]!.id))
+        await store.revokeSession(revokeInput(records[5]!.id))
+        const after = await store.readRevocations(held, 10)
+        assert.deepEqual(after.map((e) => e.sid), [records[4]!.id, records[5]!.id])
+        const positions = new Set(seen.map((e) => e.cursor))
+        assert.ok(after.every((e) => !positions.has(e.cursor)), 'no position is given out twice')
+      } finally {
+        await store.close()
+      }
+    } finally {
       tmp.remove()
     }
   })

@@ -83,7 +83,7 @@ describe('sqlite user store: one file with the session store', () => {
         assert.equal(database.pragma('user_version', { simple: true }), SQLITE_SCHEMA_VERSION, order)
         users ??= createSqliteUserStore({ database })
         assert.equal(database.pragma('user_version', { simple: true }), SQLITE_SCHEMA_VERSION, order)
-        assert.deepEqual(tables(database), ['hallpass_audit', 'hallpass_keyring', 'hallpass_revocations', 'hallpass_sessions', 'hallpass_users', 'hallpass_users_meta'])
+        assert.deepEqual(tables(database), ['hallpass_audit', 'hallpass_keyring', 'hallpass_meta', 'hallpass_revocations', 'hallpass_sessions', 'hallpass_users', 'hallpass_users_meta'])
         assert.equal(database.prepare('SELECT version FROM hallpass_users_meta').pluck().get(), SQLITE_USERS_SCHEMA_VERSION)
         // Both work on the shared connection.
         const alice = userRecordFixture()

@@ -2,7 +2,9 @@
 // columns, JSON kept as text or as a driver-parsed value). Generic on purpose: SQLite hands back
 // numbers and JSON text, PostgreSQL may hand back int8 as strings and json(b) already parsed, so
 // every reader accepts both. Never exported from a public entry.
-import { StoreUnavailable } from '../../errors.ts'
+import { randomBytes } from 'node:crypto'
+import { SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
+import { parseFeedCursor } from '../../session/feed-cursor.ts'
 import type { RotateRefreshInput } from '../../session/store.ts'
 import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from '../../session/types.ts'
 
@@ -29,6 +31,7 @@ export const SESSION_COLUMNS = [
   'claims',
   'scope',
   'audience',
+  'max_access_exp',
 ] as const
 
 export type SessionColumn = (typeof SESSION_COLUMNS)[number]
@@ -51,6 +54,7 @@ export interface SessionRow {
   readonly claims: JsonLike
   readonly scope: string | null
   readonly audience: JsonLike | null
+  readonly max_access_exp: NumberLike
 }
 
 /** A session as bindable parameters: numbers stay numbers, JSON members become JSON text. */
@@ -71,6 +75,7 @@ export interface SessionColumns {
   readonly claims: string
   readonly scope: string | null
   readonly audience: string | null
+  readonly max_access_exp: number
 }
 
 /** A corrupt row is an infrastructure fault (fail closed), never a credential verdict. */
@@ -130,6 +135,7 @@ export function sessionToColumns(record: SessionRecord): SessionColumns {
     claims: JSON.stringify(record.claims),
     scope: record.scope,
     audience: record.audience === null ? null : JSON.stringify(record.audience),
+    max_access_exp: record.maxAccessExp,
   }
 }
 
@@ -151,11 +157,15 @@ export function sessionFromRow(row: SessionRow): SessionRecord {
     claims: readObject(row.claims, 'session claims'),
     scope: row.scope,
     audience: readAudience(row.audience),
+    maxAccessExp: readNumber(row.max_access_exp, 'session'),
   }
 }
 
-/** The columns a rotation does not set itself, so a store reads them back with it. */
-export const ROTATION_RETURNED_COLUMNS = ['subject', 'created_at', 'expires_at', 'device', 'claims', 'scope', 'audience'] as const
+/**
+ * The columns a rotation does not set itself (or sets from what was stored), so a store reads
+ * them back with it.
+ */
+export const ROTATION_RETURNED_COLUMNS = ['subject', 'created_at', 'expires_at', 'device', 'claims', 'scope', 'audience', 'max_access_exp'] as const
 
 export type RotationRow = Pick<SessionRow, (typeof ROTATION_RETURNED_COLUMNS)[number]>
 
@@ -183,6 +193,7 @@ export function sessionAfterRotation(input: RotateRefreshInput, row: RotationRow
     claims: readObject(row.claims, 'session claims'),
     scope: row.scope,
     audience: readAudience(row.audience),
+    maxAccessExp: readNumber(row.max_access_exp, 'session'),
   }
 }
 
@@ -234,17 +245,35 @@ export function revocationFromRow(cursor: string, row: RevocationRow): Revocatio
   }
 }
 
-const DECIMAL_CURSOR = /^(?:0|[1-9][0-9]{0,15})$/
+const DECIMAL_POSITION = /^(?:0|[1-9][0-9]{0,15})$/
 
 /**
- * Parses a cursor made of a decimal sequence number (SQLite rowid, PostgreSQL bigserial).
- * `undefined` means "from the start". Anything else is refused rather than guessed at: a cursor
- * can arrive from a client (SSE `Last-Event-ID`), and a silently misread one would skip entries.
- * Returns undefined for a malformed cursor so the store picks its error.
+ * The position of a cursor of the SQL stores' feed: `<epoch>.<decimal>` with this store's
+ * epoch. Undefined means "from the start" (0). Anything else is refused rather than guessed at:
+ * a cursor can arrive from a client (SSE `Last-Event-ID`), and a misread one would skip entries.
+ * `head` is the largest position the store ever gave out: a cursor beyond it comes from a copy
+ * of the store that has since been restored to an older state.
  */
-export function parseDecimalCursor(cursor: string | undefined): number | undefined {
+export function feedPositionOf(cursor: string | undefined, epoch: string, head: () => number): number {
   if (cursor === undefined) return 0
-  if (typeof cursor !== 'string' || !DECIMAL_CURSOR.test(cursor)) return undefined
-  const n = Number(cursor)
-  return Number.isSafeInteger(n) ? n : undefined
+  const parsed = parseFeedCursor(cursor)
+  if (parsed === undefined || !DECIMAL_POSITION.test(parsed.position)) throw new SessionInputInvalid('cursor', 'is not a revocation feed cursor of this store')
+  if (parsed.epoch !== epoch) throw new SessionInputInvalid('cursor', 'belongs to another revocation feed (another store, or this one re-created)')
+  const position = Number(parsed.position)
+  if (!Number.isSafeInteger(position)) throw new SessionInputInvalid('cursor', 'is not a revocation feed cursor of this store')
+  if (position > head()) throw new SessionInputInvalid('cursor', 'is ahead of this revocation feed (a store restored from an older copy)')
+  return position
 }
+
+/** Checks the `minExp` of a feed read: undefined (no bound) or a finite number of epoch seconds. */
+export function checkMinExp(minExp: number | undefined): number {
+  if (minExp === undefined) return Number.MIN_SAFE_INTEGER
+  if (typeof minExp !== 'number' || !Number.isFinite(minExp)) throw new SessionInputInvalid('minExp', 'must be a finite number of epoch seconds')
+  return minExp
+}
+
+/** A fresh feed epoch: 16 hex digits from 64 random bits. */
+export function newFeedEpoch(): string {
+  return randomBytes(8).toString('hex')
+}
+

@@ -91,5 +91,31 @@ CREATE TABLE ${s}.keyring (
 );
 `,
     },
+    {
+      version: 2,
+      name: 'feed epoch, clock-made feed positions, sessions.max_access_exp',
+      // - meta.feed_epoch names this schema's feed (src/session/feed-cursor.ts), drawn once here.
+      // - Feed positions come from next_feed_position(): max(last + 1, now in µs) on the database
+      //   server's clock, so a schema restored from an older dump (whose setval takes the sequence
+      //   back) never gives out a position again. Feed writers hold the feed lock, so positions
+      //   still follow commit order.
+      // - max_access_exp: the least exp of a feed entry of the session (SessionRecord).
+      sql: `
+CREATE TABLE ${s}.meta (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);
+INSERT INTO ${s}.meta (key, value)
+VALUES ('feed_epoch', substr(md5(random()::text || clock_timestamp()::text || pg_backend_pid()::text), 1, 16));
+
+CREATE FUNCTION ${s}.next_feed_position() RETURNS bigint LANGUAGE sql VOLATILE AS $$
+  SELECT setval('${s.replaceAll("'", "''")}.revocations_seq_seq',
+    GREATEST(nextval('${s.replaceAll("'", "''")}.revocations_seq_seq'), (extract(epoch FROM clock_timestamp()) * 1000000)::bigint))
+$$;
+ALTER TABLE ${s}.revocations ALTER COLUMN seq SET DEFAULT ${s}.next_feed_position();
+
+ALTER TABLE ${s}.sessions ADD COLUMN max_access_exp bigint NOT NULL DEFAULT 0;
+`,
+    },
   ]
 }

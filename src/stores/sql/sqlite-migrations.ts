@@ -86,4 +86,19 @@ export const sqliteMigrations: readonly string[] = [
   DELETE FROM sqlite_sequence WHERE name = 'hallpass_audit';
   CREATE INDEX hallpass_audit_subject_at ON hallpass_audit (subject, at, seq);
   `,
+  // 3: revocation feeds that hold at every edge (src/session/feed-cursor.ts).
+  // - hallpass_meta.feed_epoch names this database's feed, drawn when the schema is created: a
+  //   cursor of another database is then recognised as foreign.
+  // - max_access_exp: the least exp of a revocation entry of the session (SessionRecord). 0 for
+  //   sessions from before it, whose entries take the lifetime of the revoking instance.
+  // - Feed positions are made from the clock from now on (max(last + 1, now in µs)), so a file
+  //   restored from an older copy never gives out a position again. Old positions are smaller.
+  `
+  CREATE TABLE hallpass_meta (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  INSERT INTO hallpass_meta (key, value) VALUES ('feed_epoch', lower(hex(randomblob(8))));
+  ALTER TABLE hallpass_sessions ADD COLUMN max_access_exp INTEGER NOT NULL DEFAULT 0;
+  `,
 ]
