@@ -14,13 +14,16 @@ import { registerAccountRoutes } from './routes/account.ts'
 import { registerDiscoveryRoutes } from './routes/discovery.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerOAuthRoutes } from './routes/oauth.ts'
-import { registerRevocationFeed } from './routes/revocation-feed.ts'
+import { FEED_STREAM_DEFAULTS, registerRevocationFeed, type FeedStreamLimits } from './routes/revocation-feed.ts'
 import { registerTokenEndpoints } from './routes/token-endpoints.ts'
 import { BROWSER_HEADER } from './browser-transport.ts'
+import { SECURITY_HEADERS } from './security-headers.ts'
 
 export interface BuildServerOptions {
   /** A pino logger config or `false`. Default: JSON logs at the configured level, secrets redacted. */
   logger?: FastifyServerOptions['logger']
+  /** How the revocation feed treats subscribers that do not keep up (defaults: FEED_STREAM_DEFAULTS). */
+  revocationFeed?: Partial<FeedStreamLimits>
 }
 
 /** Headers and body fields that must never reach a log line. */
@@ -55,11 +58,16 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
     // handler, and Fastify's own answer quotes the path back: answer them like any other 4xx.
     frameworkErrors: (error, _request, reply) => {
       const status = error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+      reply.headers(SECURITY_HEADERS)
       void sendTokenError(reply, status, 'invalid_request', status === 414 ? 'The request URL is too long' : 'The request is malformed')
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }
   const app = Fastify(fastifyOptions)
+  // The first hook of all (before CORS answers a preflight), so that every answer carries them.
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.headers(SECURITY_HEADERS)
+  })
   if (ctx.storeErrors !== undefined) {
     const detach = ctx.storeErrors.attach((error) => app.log.error({ err: error }, 'store error outside a request'))
     app.addHook('onClose', (_instance, done) => {
@@ -133,7 +141,7 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
   registerAccountRoutes(app, ctx)
   registerDiscoveryRoutes(app, ctx)
   registerOAuthRoutes(app, ctx)
-  registerRevocationFeed(app, ctx)
+  registerRevocationFeed(app, ctx, { ...FEED_STREAM_DEFAULTS, ...options.revocationFeed })
   registerHealthRoutes(app, ctx)
   return app
 }

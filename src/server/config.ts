@@ -43,6 +43,17 @@ export interface ServerConfig {
   readonly adminApiKey: string | undefined
   /** Confidential clients for introspection/revocation: client_id → secret. Never logged. */
   readonly clients: Readonly<Record<string, string>>
+  readonly revocationFeed: {
+    /**
+     * `public`: any client may follow the feed (it carries session ids and expiry times only);
+     * `clients`: HTTP Basic with one of `clients` (or the admin key as a bearer token).
+     */
+    readonly access: 'public' | 'clients'
+    /** Subscribers at once, in total. */
+    readonly maxSubscribers: number
+    /** Subscribers at once from one address (an IPv6 /64 counts as one). */
+    readonly maxSubscribersPerAddress: number
+  }
   readonly rateLimits: {
     readonly loginPerIp: RateLimitRule
     readonly loginPerUsername: RateLimitRule
@@ -111,6 +122,15 @@ export const CONFIG_FILE_SCHEMA = {
     },
     adminApiKeyFile: { type: 'string', minLength: 1 },
     clients: { type: 'object', additionalProperties: { type: 'string', minLength: 32, maxLength: 256 }, propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
+    revocationFeed: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        access: { enum: ['public', 'clients'] },
+        maxSubscribers: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        maxSubscribersPerAddress: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+      },
+    },
     rateLimits: {
       type: 'object',
       additionalProperties: false,
@@ -143,6 +163,9 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, { field: string; kin
   HALLPASS_TRUST_PROXY: { field: 'trustProxy', kind: 'trustProxy' },
   HALLPASS_ADMIN_API_KEY_FILE: { field: 'adminApiKeyFile', kind: 'string' },
   HALLPASS_CLIENTS: { field: 'clients', kind: 'clients' },
+  HALLPASS_FEED_ACCESS: { field: 'revocationFeed.access', kind: 'string' },
+  HALLPASS_FEED_MAX_SUBSCRIBERS: { field: 'revocationFeed.maxSubscribers', kind: 'integer' },
+  HALLPASS_FEED_MAX_SUBSCRIBERS_PER_ADDRESS: { field: 'revocationFeed.maxSubscribersPerAddress', kind: 'integer' },
   HALLPASS_BODY_LIMIT: { field: 'bodyLimitBytes', kind: 'integer' },
   HALLPASS_LOG_LEVEL: { field: 'logLevel', kind: 'string' },
   HALLPASS_DEMO_USER: { field: 'demoUser', kind: 'boolean' },
@@ -200,6 +223,7 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
     windowSeconds: parseDuration(rateLimits[name]?.window ?? window, { path: `rateLimits.${name}.window`, minSeconds: 1, maxSeconds: 86_400 }),
   })
   const cookies = (input.cookies ?? {}) as { enabled?: boolean; name?: string; secure?: boolean }
+  const feed = (input.revocationFeed ?? {}) as { access?: 'public' | 'clients'; maxSubscribers?: number; maxSubscribersPerAddress?: number }
   const config: ServerConfig = {
     issuer: stripTrailingSlash((input.issuer as string | undefined) ?? `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`),
     host,
@@ -222,6 +246,11 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
     trustProxy: (input.trustProxy as boolean | number | string[] | undefined) ?? false,
     adminApiKey: undefined,
     clients: (input.clients as Record<string, string> | undefined) ?? {},
+    revocationFeed: {
+      access: feed.access ?? 'public',
+      maxSubscribers: feed.maxSubscribers ?? 10_000,
+      maxSubscribersPerAddress: Math.min(feed.maxSubscribersPerAddress ?? 64, feed.maxSubscribers ?? 10_000),
+    },
     rateLimits: {
       loginPerIp: rule('loginPerIp', 30, '1m'),
       loginPerUsername: rule('loginPerUsername', 10, '5m'),
@@ -277,7 +306,8 @@ function parseEnvValue(name: string, value: string, kind: string): unknown {
       for (const pair of value.split(',')) {
         const colon = pair.indexOf(':')
         if (colon <= 0) throw new ConfigInvalid(name, 'must be id:secret pairs separated by commas')
-        clients[pair.slice(0, colon).trim()] = pair.slice(colon + 1).trim()
+        // Defined, not assigned: an id "__proto__" is a client like any other.
+        Object.defineProperty(clients, pair.slice(0, colon).trim(), { value: pair.slice(colon + 1).trim(), enumerable: true, writable: true, configurable: true })
       }
       return clients
     }

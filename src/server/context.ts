@@ -2,6 +2,7 @@
 import type { SessionManager } from '../session/index.ts'
 import type { UserStore } from '../users/index.ts'
 import type { ServerConfig } from './config.ts'
+import type { FeedSlots } from './feed-slots.ts'
 import type { ServerMetrics } from './metrics.ts'
 import type { RateLimiter } from './rate-limit.ts'
 import type { RevocationHub } from './revocation-hub.ts'
@@ -28,6 +29,10 @@ export interface ServerContext {
   readonly metrics: ServerMetrics
   readonly checkCredentials: CredentialCheck
   readonly feed: RevocationHub
+  /** The clock of the session manager (epoch ms): what the feed's snapshot compares `exp` with. */
+  readonly now: () => number
+  /** Subscriber slots of the revocation feed (in total and per address). */
+  readonly feedSlots: FeedSlots
   /** Where the store's errors outside requests go; `buildServer` logs them. */
   readonly storeErrors?: StoreErrorRelay
 }

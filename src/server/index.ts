@@ -9,5 +9,7 @@ export { CONFIG_FILE_SCHEMA, ENVIRONMENT_VARIABLES, redactConfig, resolveConfig,
 export type { AuthenticatedUser, CredentialCheck, ServerContext } from './context.ts'
 export { createServerMetrics, type ServerMetrics } from './metrics.ts'
 export { createMemoryRateLimiter, createRedisRateLimiter, type RateLimitDecision, type RateLimiter } from './rate-limit.ts'
-export { compareCursors, createRevocationHub, type RevocationHub } from './revocation-hub.ts'
+export { addressGroup, createFeedSlots, type FeedSlot, type FeedSlotRefusal, type FeedSlots } from './feed-slots.ts'
+export { createRevocationHub, type RevocationHub } from './revocation-hub.ts'
+export { FEED_STREAM_DEFAULTS, type FeedStreamLimits } from './routes/revocation-feed.ts'
 export { createUserTableCheck, openRuntime, openStore, type OpenRuntimeOptions, type Runtime } from './runtime.ts'

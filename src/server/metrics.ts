@@ -4,7 +4,7 @@
  * Prometheus metrics on a registry of the server's own (never the global default, so two
  * servers in one process do not collide).
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 export interface ServerMetrics {
   readonly registry: Registry
@@ -15,6 +15,10 @@ export interface ServerMetrics {
   readonly verifyFailures: Counter<'code'>
   readonly rateLimited: Counter<'route'>
   readonly requestDuration: Histogram<'route' | 'method' | 'status'>
+  readonly feedSubscribers: Gauge
+  readonly feedRefused: Counter<'reason'>
+  readonly feedDropped: Counter<'reason'>
+  readonly feedStarts: Counter<'mode'>
 }
 
 export function createServerMetrics(options: { defaultMetrics?: boolean } = {}): ServerMetrics {
@@ -34,6 +38,15 @@ export function createServerMetrics(options: { defaultMetrics?: boolean } = {}):
       help: 'HTTP request latency',
       labelNames: ['route', 'method', 'status'],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    feedSubscribers: new Gauge({ name: 'hallpass_feed_subscribers', help: 'Revocation feed streams open now', registers }),
+    feedRefused: new Counter({ name: 'hallpass_feed_refused_total', help: 'Revocation feed subscriptions refused, by reason (total, address, unauthorized)', labelNames: ['reason'], registers }),
+    feedDropped: new Counter({ name: 'hallpass_feed_dropped_total', help: 'Revocation feed subscribers dropped for not reading (slow, backlog)', labelNames: ['reason'], registers }),
+    feedStarts: new Counter({
+      name: 'hallpass_feed_starts_total',
+      help: 'Revocation feed streams by how they started: resume (Last-Event-ID), snapshot (new subscriber), or reset_<why> (a cursor that could not be resumed from)',
+      labelNames: ['mode'],
       registers,
     }),
   }

@@ -74,10 +74,12 @@ export async function authenticateClient(ctx: ServerContext, request: FastifyReq
       // RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding.
       const id = safeDecode(decoded.slice(0, colon))
       const secret = safeDecode(decoded.slice(colon + 1))
-      const expected = id === undefined ? undefined : ctx.config.clients[id]
+      // Own members only: an id such as "constructor" or "__proto__" names no client, not a
+      // member of Object.prototype.
+      const expected = id !== undefined && Object.hasOwn(ctx.config.clients, id) ? ctx.config.clients[id] : undefined
       // Compare against something even for unknown ids, so timing does not tell them apart.
       const ok = secretsEqual(secret ?? '', expected ?? 'hallpass-unknown-client-placeholder-secret')
-      if (ok && expected !== undefined && Object.hasOwn(ctx.config.clients, id!)) return id
+      if (ok && expected !== undefined) return id
     }
   } else {
     const bearer = parseBearerHeader(header)

@@ -15,6 +15,7 @@ import type { UserStore } from '../users/index.ts'
 import { hashPassword, needsRehash, verifyPassword } from '../users/passwords.ts'
 import type { ServerConfig } from './config.ts'
 import type { CredentialCheck, ServerContext } from './context.ts'
+import { createFeedSlots } from './feed-slots.ts'
 import { createServerMetrics } from './metrics.ts'
 import { createMemoryRateLimiter, createRedisRateLimiter, type RateLimiter } from './rate-limit.ts'
 import { createRevocationHub } from './revocation-hub.ts'
@@ -54,6 +55,9 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
   const secret = loadSecret(baseConfig, env, dataDir, notices)
   const adminApiKey = loadOptionalSecret(env.HALLPASS_ADMIN_API_KEY, env.HALLPASS_ADMIN_API_KEY_FILE, 'HALLPASS_ADMIN_API_KEY')
   const config: ServerConfig = Object.freeze({ ...baseConfig, databaseUrl, secret, adminApiKey })
+  if (config.revocationFeed.access === 'clients' && Object.keys(config.clients).length === 0 && adminApiKey === undefined) {
+    throw new ConfigInvalid('revocationFeed.access', 'is "clients", but no client (HALLPASS_CLIENTS) or admin key could follow the feed')
+  }
 
   const storeErrors = createStoreErrorRelay()
   const opened = await openStore(databaseUrl, storeErrors.report)
@@ -92,6 +96,8 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
       metrics: createServerMetrics(),
       checkCredentials,
       feed,
+      now: options.now ?? Date.now,
+      feedSlots: createFeedSlots(config.revocationFeed),
       storeErrors,
     })
     return {

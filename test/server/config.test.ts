@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { reportError, type CommandContext } from '../../src/cli/command.ts'
 import { serveCommand } from '../../src/cli/commands/serve.ts'
 import { loadServerConfig } from '../../src/cli/server-config.ts'
-import { openRuntime } from '../../src/server/index.ts'
+import { openRuntime, resolveConfig } from '../../src/server/index.ts'
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -56,6 +56,9 @@ const IN_PROCESS: BadConfig[] = [
   { what: 'an unsupported database', env: { HALLPASS_DATABASE_URL: 'mysql://db/hallpass' }, code: 'ERR_CONFIG_INVALID', field: 'databaseUrl' },
   { what: 'a boolean that is not one', env: { HALLPASS_COOKIES: 'yes' }, code: 'ERR_CONFIG_INVALID', field: 'HALLPASS_COOKIES' },
   { what: 'an introspection client secret under 32 characters', env: { HALLPASS_CLIENTS: 'rs:short-client-secret' }, code: 'ERR_CONFIG_INVALID', field: 'clients.rs', secret: 'short-client-secret' },
+  { what: 'a feed for clients with no client to follow it', env: { HALLPASS_FEED_ACCESS: 'clients' }, code: 'ERR_CONFIG_INVALID', field: 'revocationFeed.access' },
+  { what: 'a feed access that is not one', env: { HALLPASS_FEED_ACCESS: 'private' }, code: 'ERR_CONFIG_INVALID', field: 'revocationFeed.access' },
+  { what: 'no feed subscriber at all', env: { HALLPASS_FEED_MAX_SUBSCRIBERS: '0' }, code: 'ERR_CONFIG_INVALID', field: 'revocationFeed.maxSubscribers' },
   { what: 'a short admin API key', env: { HALLPASS_ADMIN_API_KEY: 'short-admin-key' }, code: 'ERR_CONFIG_INVALID', field: 'HALLPASS_ADMIN_API_KEY', secret: 'short-admin-key' },
   { what: 'a Redis key prefix with braces', env: { HALLPASS_DATABASE_URL: 'redis://127.0.0.1:1/?prefix=%7Bbad%7D' }, code: 'ERR_CONFIG_INVALID', field: 'keyPrefix' },
   { what: 'a PostgreSQL schema that is not an identifier', env: { HALLPASS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/db?schema=Bad-Name' }, code: 'ERR_CONFIG_INVALID', field: 'schema' },
@@ -140,5 +143,22 @@ describe('hallpass serve refuses a bad configuration', () => {
       }
       check(bad, { code, stdout, stderr })
     }
+  })
+})
+
+describe('configuration values that look like object members', () => {
+  test('HALLPASS_CLIENTS with an id "__proto__" or "constructor" defines those clients, nothing else', () => {
+    const secret = 's'.repeat(32)
+    const config = resolveConfig({ env: { HALLPASS_CLIENTS: `__proto__:${secret},constructor:${secret}` } })
+    assert.deepEqual(Object.keys(config.clients).sort(), ['__proto__', 'constructor'])
+    assert.equal(Object.getPrototypeOf(config.clients), Object.prototype)
+    assert.equal(Object.hasOwn(config.clients, '__proto__'), true)
+    assert.equal(({} as Record<string, unknown>).polluted, undefined)
+  })
+
+  test('the feed settings from the environment, per-address bound never above the total', () => {
+    const config = resolveConfig({ env: { HALLPASS_FEED_ACCESS: 'clients', HALLPASS_FEED_MAX_SUBSCRIBERS: '20', HALLPASS_FEED_MAX_SUBSCRIBERS_PER_ADDRESS: '100' } })
+    assert.deepEqual(config.revocationFeed, { access: 'clients', maxSubscribers: 20, maxSubscribersPerAddress: 20 })
+    assert.deepEqual(resolveConfig({}).revocationFeed, { access: 'public', maxSubscribers: 10_000, maxSubscribersPerAddress: 64 })
   })
 })

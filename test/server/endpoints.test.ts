@@ -419,17 +419,21 @@ for (const kind of STORE_KINDS) {
       assertError(await server.request('/oauth/revoke', { form: { token_type_hint: 'access_token' }, basic: client }), 400, 'invalid_request')
     })
 
-    test('GET /auth/revocations: live events with ids, then exact catch-up with Last-Event-ID', async () => {
+    test('GET /auth/revocations: a snapshot, ready, live events with ids, then exact catch-up with Last-Event-ID', async () => {
       const feed = await openSse(`${server.url}/auth/revocations`)
       assert.equal(feed.status, 200)
       assert.match(feed.headers.get('content-type') ?? '', /^text\/event-stream/)
       assert.equal(feed.headers.get('cache-control'), 'no-store')
+      assert.equal(feed.headers.get('x-content-type-options'), 'nosniff')
       const sessions = [await server.mint(), await server.mint(), await server.mint(), await server.mint()]
       const revoke = async (i: number): Promise<void> => {
         assert.equal((await server.request('/auth/logout', { json: { refresh_token: sessions[i]!.refresh_token } })).status, 204)
       }
       let first: SseEvent | undefined
       try {
+        const ready = await feed.next(2000, 'ready')
+        assert.ok(ready !== undefined, 'the snapshot ends with ready')
+        assert.equal(JSON.parse(ready.data).snapshot, true)
         const started = Date.now()
         await revoke(0)
         first = await feed.next(2000)
@@ -437,7 +441,7 @@ for (const kind of STORE_KINDS) {
         assert.ok(Date.now() - started < 1000, `within a second (${Date.now() - started} ms)`)
         assert.equal(feed.retry, 1000)
         assert.equal(first.event, 'revocation')
-        assert.match(first.id ?? '', /^[0-9]+(-[0-9]+)?$/)
+        assert.match(first.id ?? '', /^[0-9a-f]{16}\.[0-9]+(-[0-9]+)?$/)
         const data = JSON.parse(first.data)
         assert.deepEqual(Object.keys(data).sort(), ['exp', 'sid'])
         assert.equal(data.sid, sessions[0]!.session_id)
@@ -446,7 +450,7 @@ for (const kind of STORE_KINDS) {
         feed.close()
       }
 
-      // Missed while disconnected: exactly these two, in order, then live again.
+      // Missed while disconnected: exactly these two, in order, then ready, then live again.
       await revoke(1)
       await revoke(2)
       const resumed = await openSse(`${server.url}/auth/revocations`, { 'last-event-id': first.id! })
@@ -454,6 +458,8 @@ for (const kind of STORE_KINDS) {
         assert.equal(resumed.status, 200)
         const missed = [await resumed.next(2000), await resumed.next(2000)]
         assert.deepEqual(missed.map((e) => JSON.parse(e!.data).sid), [sessions[1]!.session_id, sessions[2]!.session_id])
+        const ready = await resumed.next(2000, 'ready')
+        assert.deepEqual(JSON.parse(ready!.data), { snapshot: false, entries: 2 })
         assert.equal(await resumed.next(300), undefined, 'nothing else was missed')
         await revoke(3)
         const live = await resumed.next(2000)
@@ -473,8 +479,15 @@ for (const kind of STORE_KINDS) {
       } finally {
         viaQuery.close()
       }
-      assertError(await server.request('/auth/revocations', { headers: { 'last-event-id': 'not-a-cursor' } }), 400, 'invalid_request')
-      assertError(await server.request('/auth/revocations?after=1;DROP'), 400, 'invalid_request')
+      // A cursor it cannot resume from: a reset that says why, then a snapshot.
+      const reset = await openSse(`${server.url}/auth/revocations`, { 'last-event-id': 'not-a-cursor' })
+      try {
+        assert.deepEqual(JSON.parse((await reset.next(2000, 'reset'))!.data), { reason: 'malformed' })
+        assert.equal(JSON.parse((await reset.next(2000, 'ready'))!.data).snapshot, true)
+      } finally {
+        reset.close()
+      }
+      assertError(await server.request('/auth/revocations?after=1&after=2'), 400, 'invalid_request')
     })
 
     test('GET /auth/revocations: a live subscriber gets the feed position first, so it can resume having seen nothing', async () => {

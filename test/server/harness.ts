@@ -59,6 +59,8 @@ export interface StartOptions {
   /** Run as another instance on this server's store, with its secret (a load-balanced pair). */
   shareStoreWith?: TestServer
   logger?: BuildServerOptions['logger']
+  /** Limits of the revocation feed's streams (small ones make slow subscribers quick to test). */
+  revocationFeed?: BuildServerOptions['revocationFeed']
   /** Create the test user (default true; ignored with `shareStoreWith`). */
   createUser?: boolean
 }
@@ -235,7 +237,7 @@ export async function startServer(kind: StoreKind, options: StartOptions = {}): 
     const now = Date.now()
     assert.equal(await ctx.users!.createUser({ username: TEST_USERNAME, passwordHash: await testPasswordHash(), createdAt: now, updatedAt: now }), true)
   }
-  const app = await buildServer(ctx, { logger: options.logger ?? false })
+  const app = await buildServer(ctx, { logger: options.logger ?? false, ...(options.revocationFeed !== undefined ? { revocationFeed: options.revocationFeed } : {}) })
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   assert.ok(typeof address === 'object' && address !== null)

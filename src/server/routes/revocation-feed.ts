@@ -1,107 +1,247 @@
-// GET /auth/revocations: the revocation feed as Server-Sent Events. Each event is
-// `id: <cursor>`, `event: revocation`, `data: {"sid","exp"}`. A verifier reconnecting with
-// `Last-Event-ID` (or `?after=`) first receives everything after that cursor, then live events.
-// Entries carry only session ids and expiry times; nothing in them lets anyone act on a session.
+/**
+ * @module hallpass/server
+ *
+ * GET /auth/revocations: the revocation feed as Server-Sent Events.
+ *
+ * Every stream is complete before it is live. A subscriber that sends `Last-Event-ID` (or
+ * `?after=`) first receives what it missed; one that sends none, or a cursor this store cannot
+ * resume from (another store's epoch, ahead of the feed after a restore, malformed), receives a
+ * snapshot of every revocation whose `exp` has not passed, after an `event: reset` that says
+ * why. Then comes `event: ready`, whose `id` is where to resume, then live entries:
+ *
+ *     retry: 1000
+ *
+ *     event: reset                     (only when a cursor could not be resumed from)
+ *     data: {"reason":"foreign"}
+ *
+ *     id: <epoch>.<position>
+ *     event: revocation
+ *     data: {"sid":"…","exp":1767225600}
+ *
+ *     id: <epoch>.<position>
+ *     event: ready
+ *     data: {"snapshot":true,"entries":1}
+ *
+ * Entries carry only session ids and expiry times: nothing in them lets anyone act on a
+ * session. What an anonymous feed reveals is when sessions end and how many (docs/design.md,
+ * "The feed endpoint cannot be exhausted"); `revocationFeed.access: 'clients'` closes it to
+ * HALLPASS_CLIENTS.
+ *
+ * The endpoint cannot be exhausted: subscribers are bounded in total and per address
+ * (feed-slots.ts), a slot is given back on every path that ends a stream (the close listener is
+ * attached before the first await), and a subscriber that does not read is dropped rather than
+ * buffered without bound.
+ */
+import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import type { RevocationEntry } from '../../session/index.ts'
-import type { ServerContext } from '../context.ts'
 import { isHallpassError } from '../../errors.ts'
+import { compareFeedCursors, parseFeedCursor, type RevocationEntry } from '../../session/index.ts'
+import type { ServerContext } from '../context.ts'
 import { sendUnknownError } from '../errors.ts'
-import { compareCursors, isCursor } from '../revocation-hub.ts'
+import { authenticateClient } from '../request-auth.ts'
+import { SECURITY_HEADERS } from '../security-headers.ts'
 
-const CATCH_UP_PAGE = 1000
-const HEARTBEAT_MS = 15_000
-const MAX_SUBSCRIBERS = 10_000
+const PAGE = 1000
 
-export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext): void {
+/**
+ * How a stream treats a subscriber that does not keep up. A dropped subscriber loses nothing:
+ * it reconnects with its cursor and catches up, page by page, at the pace it reads.
+ */
+export interface FeedStreamLimits {
+  /** Comment sent this often so that proxies and verifiers see a live connection. */
+  readonly heartbeatMs: number
+  /** Bytes a stream may hold unsent, bursts included, before the subscriber is dropped. */
+  readonly maxBufferedBytes: number
+  /** How long the stream may stay unable to take more before the subscriber is dropped. */
+  readonly writeTimeoutMs: number
+  /** Live entries held while a subscriber catches up before it is dropped instead. */
+  readonly maxBacklog: number
+}
+
+export const FEED_STREAM_DEFAULTS: FeedStreamLimits = Object.freeze({
+  heartbeatMs: 15_000,
+  maxBufferedBytes: 4 * 1024 * 1024,
+  writeTimeoutMs: 30_000,
+  maxBacklog: 100_000,
+})
+
+export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext, limits: FeedStreamLimits = FEED_STREAM_DEFAULTS): void {
   // Streams never finish on their own, so `app.close()` would wait for them until a forced
   // close: end them first (subscribers reconnect, to another instance, with Last-Event-ID).
-  const streams = new Set<{ end(): void }>()
+  const streams = new Set<ServerResponse>()
   app.addHook('preClose', (done) => {
     for (const stream of streams) stream.end()
     done()
   })
 
-  app.get<{ Querystring: { after?: string } }>('/auth/revocations', async (request, reply) => {
-    const lastEventId = request.headers['last-event-id']
-    const requested = typeof lastEventId === 'string' ? lastEventId : request.query.after
-    if (requested !== undefined && !isCursor(requested)) {
-      return reply.code(400).send({ error: 'invalid_request', error_description: 'Malformed Last-Event-ID' })
+  app.get<{ Querystring: { after?: string | string[] } }>('/auth/revocations', async (request, reply) => {
+    // One cursor at most: a repeated `after` is a malformed request, not a choice to guess at.
+    if (Array.isArray(request.query.after)) return reply.code(400).send({ error: 'invalid_request', error_description: 'Give at most one cursor' })
+    if (ctx.config.revocationFeed.access === 'clients' && (await authenticateClient(ctx, request, reply)) === undefined) {
+      ctx.metrics.feedRefused.inc({ reason: 'unauthorized' })
+      return reply
     }
-    if (ctx.feed.size >= MAX_SUBSCRIBERS) return reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'Too many feed subscribers' })
-
-    let lastSent = requested
-    let live = false
-    const pending: RevocationEntry[] = []
-    // Subscribe first, then catch up: nothing committed in between can be missed. (`send` is
-    // defined once the stream has started, before `live` becomes true.)
-    const remove = ctx.feed.add((entry) => (live ? send(entry) : pending.push(entry)))
-
-    // The first catch-up page is read before the stream starts: a cursor of another store's
-    // shape (or out of its range) is then a plain 400. Once a 200 stream had begun, the only
-    // answer left would be to end it, and an EventSource would retry the same cursor forever.
-    let firstPage: readonly RevocationEntry[] = []
-    if (requested !== undefined) {
-      try {
-        firstPage = await ctx.sessions.store.readRevocations(requested, CATCH_UP_PAGE)
-      } catch (error) {
-        remove()
-        if (isHallpassError(error) && error.code === 'ERR_SESSION_INPUT_INVALID') {
-          return reply.code(400).send({ error: 'invalid_request', error_description: 'Malformed Last-Event-ID' })
-        }
-        return sendUnknownError(reply, error, 'resource')
-      }
+    const slot = ctx.feedSlots.acquire(request.ip)
+    if (typeof slot === 'string') {
+      ctx.metrics.feedRefused.inc({ reason: slot })
+      const description = slot === 'total' ? 'Too many feed subscribers' : 'Too many feed subscribers from this address'
+      return reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: description })
     }
+    ctx.metrics.feedSubscribers.inc()
 
-    reply.hijack()
     const raw = reply.raw
-    raw.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-store',
-      connection: 'keep-alive',
-      'x-accel-buffering': 'no',
-    })
-    // Tell EventSource clients how long to wait before reconnecting.
-    raw.write('retry: 1000\n\n')
+    const store = ctx.sessions.store
+    // Live entries that arrive while the store is read are held here; undefined once live.
+    let backlog: RevocationEntry[] | undefined = []
+    let lastSent: string | undefined
+    let heartbeat: ReturnType<typeof setInterval> | undefined
+    // Armed while the socket does not take more; disarmed by 'drain'.
+    let stuck: ReturnType<typeof setTimeout> | undefined
+    let ended = false
 
-    const send = (entry: RevocationEntry): void => {
-      if (lastSent !== undefined && compareCursors(entry.cursor, lastSent) <= 0) return
-      lastSent = entry.cursor
-      raw.write(`id: ${entry.cursor}\nevent: revocation\ndata: ${JSON.stringify({ sid: entry.sid, exp: entry.exp })}\n\n`)
-    }
-    const heartbeat = setInterval(() => raw.write(': keep-alive\n\n'), HEARTBEAT_MS)
-    heartbeat.unref()
-    streams.add(raw)
-    const close = (): void => {
-      clearInterval(heartbeat)
+    const end = (): void => {
+      if (ended) return
+      ended = true
+      removeSink()
+      slot.release()
+      ctx.metrics.feedSubscribers.dec()
+      if (heartbeat !== undefined) clearInterval(heartbeat)
+      if (stuck !== undefined) clearTimeout(stuck)
       streams.delete(raw)
-      remove()
     }
-    raw.on('close', close)
-    raw.on('error', close)
+    const drop = (reason: 'slow' | 'buffer' | 'backlog'): void => {
+      if (ended) return
+      ctx.metrics.feedDropped.inc({ reason })
+      request.log.info({ reason }, 'revocation feed subscriber dropped')
+      raw.destroy()
+      end()
+    }
+    // A burst may sit in memory for a moment; a subscriber that stops reading may not: it is
+    // dropped when it holds more than the bound, or when it has not drained for the timeout.
+    const write = (chunk: string): void => {
+      if (ended) return
+      if (raw.write(chunk) || stuck !== undefined) {
+        if (raw.writableLength > limits.maxBufferedBytes) drop('buffer')
+        return
+      }
+      stuck = setTimeout(() => drop('slow'), limits.writeTimeoutMs)
+      raw.once('drain', () => {
+        clearTimeout(stuck)
+        stuck = undefined
+      })
+      if (raw.writableLength > limits.maxBufferedBytes) drop('buffer')
+    }
+    const writeEntry = (entry: RevocationEntry): void => {
+      lastSent = entry.cursor
+      write(`id: ${entry.cursor}\nevent: revocation\ndata: ${JSON.stringify({ sid: entry.sid, exp: entry.exp })}\n\n`)
+    }
+    // Subscribe first, then read the store: nothing committed in between can be missed, and
+    // what arrives twice is dropped by its cursor.
+    const removeSink = ctx.feed.add((entry) => {
+      if (backlog === undefined) {
+        if (lastSent === undefined || (compareFeedCursors(entry.cursor, lastSent) ?? 1) > 0) writeEntry(entry)
+        return
+      }
+      backlog.push(entry)
+      if (backlog.length > limits.maxBacklog) drop('backlog')
+    })
+    // Before the first await: a client that resets while the store is being read gives its
+    // slot back at once, whatever state the reply is in.
+    raw.once('close', end)
 
     try {
+      const requested = firstString(request.headers['last-event-id']) ?? firstString(request.query.after)
+      const nowSeconds = Math.floor(ctx.now() / 1000)
+      const head = await store.headCursor()
+      let mode = 'snapshot'
+      let page: RevocationEntry[] | undefined
       if (requested !== undefined) {
-        let page = firstPage
-        for (;;) {
-          page.forEach(send)
-          if (page.length < CATCH_UP_PAGE) break
-          page = await ctx.sessions.store.readRevocations(page.at(-1)!.cursor, CATCH_UP_PAGE)
+        try {
+          page = await store.readRevocations(requested, PAGE, nowSeconds)
+          mode = 'resume'
+          lastSent = requested
+        } catch (error) {
+          if (!isHallpassError(error, 'ERR_SESSION_INPUT_INVALID') || error.field !== 'cursor') throw error
+          mode = `reset_${whyUnresumable(requested, head)}`
         }
-      } else {
-        // A new subscriber starts from now. Give it the feed's position as an event id, so that
-        // after a disconnect its Last-Event-ID catches up on revocations made meanwhile even if
-        // it had seen none (without it, a reconnect would start from "now" again and miss them).
-        // Entries already buffered since subscribing follow; a duplicate is harmless to a denylist.
-        const head = await ctx.sessions.store.headCursor()
-        raw.write(`id: ${head}\nevent: ready\ndata: {}\n\n`)
       }
-      pending.forEach(send)
-      live = true
+      page ??= await store.readRevocations(undefined, PAGE, nowSeconds)
+      ctx.metrics.feedStarts.inc({ mode })
+      reply.hijack()
+      if (ended) return
+      raw.writeHead(200, {
+        ...SECURITY_HEADERS,
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      })
+      streams.add(raw)
+      // Tell EventSource clients how long to wait before reconnecting.
+      write('retry: 1000\n\n')
+      if (mode.startsWith('reset_')) write(`event: reset\ndata: ${JSON.stringify({ reason: mode.slice('reset_'.length) })}\n\n`)
+
+      let entries = 0
+      for (;;) {
+        for (const entry of page) writeEntry(entry)
+        entries += page.length
+        if (page.length < PAGE) break
+        // The next page waits until the subscriber has taken this one (or `stuck` drops it).
+        if (raw.writableNeedDrain) await drainedOrClosed(raw)
+        if (ended) return
+        page = await store.readRevocations(page.at(-1)!.cursor, PAGE, nowSeconds)
+        if (ended) return
+      }
+      const held = backlog
+      backlog = undefined
+      for (const entry of held) {
+        if (lastSent === undefined || (compareFeedCursors(entry.cursor, lastSent) ?? 1) > 0) writeEntry(entry)
+      }
+      // Resuming from here misses nothing: every entry up to the head was sent, or had expired.
+      lastSent = newer(lastSent, head)
+      write(`id: ${lastSent}\nevent: ready\ndata: ${JSON.stringify({ snapshot: mode !== 'resume', entries })}\n\n`)
+      heartbeat = setInterval(() => write(': keep-alive\n\n'), limits.heartbeatMs)
+      heartbeat.unref()
     } catch (error) {
+      if (!raw.headersSent && !reply.sent) {
+        end()
+        return sendUnknownError(reply, error, 'resource')
+      }
       request.log.error({ err: error }, 'revocation feed catch-up failed')
-      raw.end()
-      close()
+      raw.destroy()
+      end()
     }
+  })
+}
+
+function firstString(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
+}
+
+/** Why the store could not resume from a cursor, for the `reset` event and the metrics. */
+function whyUnresumable(cursor: string, head: string): 'malformed' | 'foreign' | 'ahead' {
+  const parsed = parseFeedCursor(cursor)
+  if (parsed === undefined) return 'malformed'
+  if (parsed.epoch !== parseFeedCursor(head)?.epoch) return 'foreign'
+  // Of this feed, yet refused: past the head (a restored store), or not a position it makes.
+  return (compareFeedCursors(cursor, head) ?? 0) > 0 ? 'ahead' : 'malformed'
+}
+
+/** The later of two cursors of one feed (`a` when they cannot be compared: it was sent last). */
+function newer(a: string | undefined, b: string): string {
+  if (a === undefined) return b
+  return (compareFeedCursors(a, b) ?? 1) >= 0 ? a : b
+}
+
+/** Resolves when the stream can take more, or has closed (a dropped subscriber never drains). */
+function drainedOrClosed(raw: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      raw.off('drain', done)
+      raw.off('close', done)
+      resolve()
+    }
+    raw.on('drain', done)
+    raw.on('close', done)
   })
 }
