@@ -21,7 +21,7 @@
  *
  * Every route answers `{"sub":…}` (the token's `sub` behind a guard, `"anonymous"` at `/open`).
  * A small second HTTP server, the "issuer", serves the JWKS (`/jwks.json`) and the feed
- * (`/revocations`: every listed revocation on connect, then a comment every 15 s).
+ * (`/revocations`: every listed revocation on connect and `ready`, then a comment every 15 s).
  *
  * Configuration (environment): `BENCH_FRAMEWORK` (`fastify` | `express`), `BENCH_ALG`
  * (`HS256` | `ES256`), `BENCH_KEY` (the HMAC secret as base64url, or the public JWK as JSON),
@@ -73,7 +73,8 @@ const issuerServer = createServer((req, res) => {
   }
   if (req.url === '/revocations') {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' })
-    res.write(`retry: 1000\n\n${revocationEvents}`)
+    // The snapshot, then `ready`: the verifier is complete from here on.
+    res.write(`retry: 1000\n\n${revocationEvents}event: ready\ndata: {"snapshot":true}\n\n`)
     feedConnections.add(res)
     res.on('close', () => feedConnections.delete(res))
     return
@@ -92,7 +93,7 @@ const heartbeat = setInterval(() => {
 const keyOptions: Pick<VerifierOptions, 'keys' | 'jwks'> =
   secret !== undefined ? { keys: importKey(secret, { alg: 'HS256', kid }) } : { jwks: { keys: [publicJwk!] } }
 const hallpass = await createVerifier({ issuer, audience, ...keyOptions, revocation: false })
-const hallpassRev = await createVerifier({ issuer, audience, ...keyOptions, revocation: { feedUrl: `${issuerBase}/revocations` } })
+const hallpassRev = await createVerifier({ issuer, audience, ...keyOptions, revocation: { feedUrl: `${issuerBase}/revocations` }, logger: false })
 const verifiers: readonly Verifier[] = [hallpass, hallpassRev]
 // Ready only once the whole feed is in the denylist: the rows must measure a populated one.
 for (const started = Date.now(); ;) {

@@ -426,13 +426,14 @@ async function measureDenylist(): Promise<{ megabytes: number; gc: boolean }> {
   const streams = new Set<ServerResponse>()
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store' })
-    res.write('retry: 1000\n\n')
+    // An empty snapshot: the revocations follow as live events.
+    res.write('retry: 1000\n\nevent: ready\ndata: {"snapshot":true,"entries":0}\n\n')
     streams.add(res)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const feedUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/revocations`
   const key = generateKey('ES256', { kid: 'denylist' })
-  const verifier = await createVerifier({ issuer: ISSUER, keys: key, revocation: { feedUrl } })
+  const verifier = await createVerifier({ issuer: ISSUER, keys: key, revocation: { feedUrl }, logger: false })
   try {
     for (const started = Date.now(); !verifier.health().feed.connected; ) {
       if (Date.now() - started > 10_000) throw new Error('the denylist feed did not connect')

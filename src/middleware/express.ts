@@ -12,7 +12,7 @@
  */
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
 import {
-  authenticateHeader,
+  authenticateHeaderOrWait,
   checkAuthOptions,
   checkVerifier,
   DEFAULT_REALM,
@@ -21,6 +21,7 @@ import {
   nodeAuthorization,
   type AuthFailure,
   type AuthOptions,
+  type AuthOutcome,
   type HallpassAuth,
   type TokenVerifier,
 } from './internal/authenticate.ts'
@@ -61,14 +62,19 @@ function send(res: Response, failure: AuthFailure): void {
 export function hallpass(verifier: TokenVerifier, options?: AuthOptions): RequestHandler {
   const checked = checkVerifier(verifier)
   const settings = checkAuthOptions(options)
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const outcome = authenticateHeader(checked, nodeAuthorization(req), settings)
+  const apply = (req: Request, res: Response, next: NextFunction, outcome: AuthOutcome): void => {
     if (!outcome.ok) return send(res, outcome.failure)
     if (outcome.auth !== undefined) {
       req.auth = outcome.auth
       realms.set(req, settings.realm)
     }
     next()
+  }
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const outcome = authenticateHeaderOrWait(checked, nodeAuthorization(req), settings)
+    // A promise only for a token of a key not yet fetched (see authenticateHeaderOrWait).
+    if (outcome instanceof Promise) outcome.then((settled) => apply(req, res, next, settled), next)
+    else apply(req, res, next, outcome)
   }
 }
 

@@ -14,11 +14,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import { ConfigInvalid } from '../errors.ts'
 import {
-  authenticateHeader,
+  authenticateHeaderOrWait,
   checkAuthOptions,
   checkVerifier,
   nodeAuthorization,
   type AuthOptions,
+  type AuthOutcome,
   type AuthSettings,
   type HallpassAuth,
   type TokenVerifier,
@@ -86,23 +87,27 @@ function hallpassPlugin(fastify: FastifyInstance, options: HallpassPluginOptions
     const config = route.config as { hallpass?: unknown } | undefined
     if (config?.hallpass !== undefined) routeSettings(config.hallpass)
   })
-  const onRequest: onRequestHookHandler = (request: FastifyRequest, reply: FastifyReply, next) => {
-    let settings: AuthSettings | null
-    try {
-      settings = settingsFor(request.routeOptions.config)
-      if (settings === null) return next()
-      const outcome = authenticateHeader(verifier, nodeAuthorization(request.raw), settings)
-      if (!outcome.ok) {
-        // Answering from a hook: send, and do not call next (Fastify Hooks, "Respond to a
-        // request from a hook").
-        void reply.code(outcome.failure.status).headers(outcome.failure.headers).send(outcome.failure.body)
-        return
-      }
-      request.auth = outcome.auth ?? null
-    } catch (error) {
-      return next(error as Error)
+  const apply = (request: FastifyRequest, reply: FastifyReply, next: (error?: Error) => void, outcome: AuthOutcome): void => {
+    if (!outcome.ok) {
+      // Answering from a hook: send, and do not call next (Fastify Hooks, "Respond to a
+      // request from a hook").
+      void reply.code(outcome.failure.status).headers(outcome.failure.headers).send(outcome.failure.body)
+      return
     }
+    request.auth = outcome.auth ?? null
     next()
+  }
+  const onRequest: onRequestHookHandler = (request: FastifyRequest, reply: FastifyReply, next) => {
+    try {
+      const settings = settingsFor(request.routeOptions.config)
+      if (settings === null) return next()
+      const outcome = authenticateHeaderOrWait(verifier, nodeAuthorization(request.raw), settings)
+      // A promise only for a token of a key not yet fetched (see authenticateHeaderOrWait).
+      if (outcome instanceof Promise) outcome.then((settled) => apply(request, reply, next, settled), (error: unknown) => next(error as Error))
+      else apply(request, reply, next, outcome)
+    } catch (error) {
+      next(error as Error)
+    }
   }
   fastify.addHook('onRequest', onRequest)
   done()

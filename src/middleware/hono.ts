@@ -11,7 +11,7 @@
  */
 import type { Context, MiddlewareHandler, Next } from 'hono'
 import {
-  authenticateHeader,
+  authenticateHeaderOrWait,
   checkAuthOptions,
   checkVerifier,
   DEFAULT_REALM,
@@ -59,7 +59,7 @@ export function hallpass(verifier: TokenVerifier, options?: AuthOptions): Middle
   return async (c: Context, next: Next): Promise<Response | void> => {
     // Fetch Headers join several Authorization headers with ", ", which the bearer grammar
     // refuses: two credentials are a 400, as RFC 6750 §2 wants.
-    const outcome = authenticateHeader(checked, c.req.header('authorization'), settings)
+    const outcome = await authenticateHeaderOrWait(checked, c.req.header('authorization'), settings)
     if (!outcome.ok) return respond(c, outcome.failure)
     if (outcome.auth !== undefined) {
       c.set('auth', outcome.auth)

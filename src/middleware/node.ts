@@ -8,10 +8,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { JwtClaims } from '../engine/jwt/types.ts'
 import {
   authenticateHeader,
+  authenticateHeaderOrWait,
   checkAuthOptions,
   checkVerifier,
   nodeAuthorization,
   type AuthOptions,
+  type AuthOutcome,
   type AuthSettings,
   type TokenVerifier,
 } from './internal/authenticate.ts'
@@ -58,8 +60,32 @@ export function authenticate(
   verifier: TokenVerifier,
   options?: AuthOptions,
 ): Readonly<JwtClaims> | null | undefined {
-  const settings = settingsOf(options)
-  const outcome = authenticateHeader(checkVerifier(verifier), nodeAuthorization(req), settings)
+  return settle(res, authenticateHeader(checkVerifier(verifier), nodeAuthorization(req), settingsOf(options)))
+}
+
+/**
+ * `authenticate`, except that a token naming a key the verifier does not hold yet (one the
+ * issuer published a moment ago) waits for one refetch of the issuer's keys instead of failing.
+ * Resolves as `authenticate` returns.
+ *
+ * @example
+ * import { authenticateAsync } from 'hallpass/node'
+ * createServer(async (req, res) => {
+ *   const claims = await authenticateAsync(req, res, verifier)
+ *   if (claims === undefined) return
+ *   res.end(`hello ${claims.sub}`)
+ * }).listen(3000)
+ */
+export async function authenticateAsync(
+  req: IncomingMessage,
+  res: ServerResponse,
+  verifier: TokenVerifier,
+  options?: AuthOptions,
+): Promise<Readonly<JwtClaims> | null | undefined> {
+  return settle(res, await authenticateHeaderOrWait(checkVerifier(verifier), nodeAuthorization(req), settingsOf(options)))
+}
+
+function settle(res: ServerResponse, outcome: AuthOutcome): Readonly<JwtClaims> | null | undefined {
   if (outcome.ok) return outcome.auth === undefined ? null : outcome.auth.claims
   const { status, headers, body } = outcome.failure
   res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8' })

@@ -12,6 +12,7 @@ export {
   type RevocationPolicy,
   type Verifier,
   type VerifierHealth,
+  type VerifierLogger,
   type VerifierMetrics,
   type VerifierOptions,
 } from './create-verifier.ts'

@@ -7,10 +7,12 @@
  * - Cached for the response's `Cache-Control: max-age`, bounded to [30 s, 1 day] (so neither
  *   `max-age=0` nor a year-long lifetime can be forced on the verifier), and refreshed before
  *   it runs out.
- * - A token whose `kid` is unknown fails at once (`ERR_JWKS_NO_MATCHING_KEY`) and asks for one
- *   refetch, at most once per cooldown (30 s): a flood of random kids costs the issuer at most
- *   one request per cooldown, and a key that was just rotated in is picked up by the next
- *   request after the refetch lands.
+ * - A token whose `kid` is unknown fails (`ERR_JWKS_NO_MATCHING_KEY`) and asks for one
+ *   refetch: it joins a fetch already under way, or starts one unless an unknown kid already
+ *   caused one within the cooldown (30 s). A flood of random kids costs the issuer at most one
+ *   request per cooldown, while a key that appeared since the last scheduled refresh (a store
+ *   switched, a server restarted on new keys) is fetched on its first token. `refetched()`
+ *   lets an async caller wait for that fetch and verify again (`verifier.verifyAsync`).
  * - A key that leaves the set stops verifying at the next successful fetch. A failed fetch,
  *   and a document that is not a usable key set, keep the last good set; members that fail
  *   import (weak, malformed, `use: "enc"`, …) are dropped from an otherwise good set.
@@ -31,7 +33,7 @@ import type { VerifierEventHook } from './types.ts'
 
 /** Cache bounds of a remote JWKS, in seconds. */
 export interface JwksCacheOptions {
-  /** Least time between two refetches caused by unknown kids (default 30). */
+  /** Least time between two refetches caused by unknown kids (default 30; scheduled refreshes do not count). */
   cooldownSeconds?: number
   /** Lower bound on the cache lifetime, whatever `max-age` says (default 30). */
   minMaxAgeSeconds?: number
@@ -77,6 +79,12 @@ export interface JwksMetrics {
 export interface RemoteJwks extends KeyResolver {
   /** Fetches now (no cooldown). Rejects with `ERR_JWKS_UNAVAILABLE`; the last good set is kept. */
   refresh(): Promise<void>
+  /**
+   * After `resolveVerifyKey` failed for an unknown kid: waits for the refetch that asked for (if
+   * the cooldown allowed one) and resolves true once it has landed, false when there was none
+   * or it failed. Never throws.
+   */
+  refetched(): Promise<boolean>
   /** The keys currently trusted. */
   keys(): ReadonlySet<JwsKey>
   health(): JwksHealth
@@ -170,7 +178,7 @@ export async function openRemoteJwks(settings: JwksSettings, io: VerifierIo, hoo
   let lastSuccess: number | undefined
   let lastFailure: { at: number; reason: string } | undefined
   let expiresAt: number | undefined
-  let lastAttemptAt = Number.NEGATIVE_INFINITY
+  let lastUnknownKidRefetchAt = Number.NEGATIVE_INFINITY
   let consecutiveFailures = 0
   let inFlight: Promise<void> | undefined
   let timer: unknown
@@ -194,7 +202,6 @@ export async function openRemoteJwks(settings: JwksSettings, io: VerifierIo, hoo
 
   function fetchNow(): Promise<void> {
     if (inFlight !== undefined) return inFlight
-    lastAttemptAt = now()
     counters.fetches++
     inFlight = (async () => {
       try {
@@ -234,8 +241,10 @@ export async function openRemoteJwks(settings: JwksSettings, io: VerifierIo, hoo
 
   function requestRefetch(kid: string | undefined): void {
     counters.unknownKid++
-    // One refetch per cooldown, however many unknown kids arrive (and never two at once).
-    if (closed || inFlight !== undefined || now() - lastAttemptAt < settings.cooldownMs) return
+    // A fetch under way may bring the key; otherwise one refetch per cooldown, however many
+    // unknown kids arrive (and never two at once).
+    if (closed || inFlight !== undefined || now() - lastUnknownKidRefetchAt < settings.cooldownMs) return
+    lastUnknownKidRefetchAt = now()
     counters.unknownKidRefetches++
     safeCall(hooks.onEvent, { type: 'jwks.unknown_kid_refetch', kid })
     fetchInBackground()
@@ -261,6 +270,7 @@ export async function openRemoteJwks(settings: JwksSettings, io: VerifierIo, hoo
       }
     },
     refresh: fetchNow,
+    refetched: () => (inFlight === undefined ? Promise.resolve(false) : inFlight.then(() => true, () => false)),
     keys: () => keySet,
     health: (): JwksHealth => ({
       url: settings.url,

@@ -5,25 +5,32 @@
  * read over `fetch` streaming. Each `event: revocation` carries `{"sid","exp"}` and an `id`
  * (the feed cursor); `onRevocation` receives them, and the verifier puts them in its denylist.
  *
+ * - Every connection first brings the denylist up to date, then goes live: the server sends
+ *   what was missed since `Last-Event-ID`, or a snapshot of every revocation that can still
+ *   matter (first connection, or a cursor it cannot resume from, announced by `event: reset`),
+ *   then `event: ready`. The feed is `complete` from `ready` until the connection drops; before
+ *   the first `ready` the verifier knows nothing, and its policy decides.
+ *
  * - Reconnects after any failure with exponential backoff and jitter (the server's `retry:` is
  *   the base, bounded), sending `Last-Event-ID` with the last cursor seen so the server replays
  *   what was missed while disconnected (WHATWG HTML §9.2.4).
  * - A connection that stays silent longer than `idleTimeoutSeconds` is presumed dead and
  *   replaced: the server sends a comment every 15 s, so silence means a half-open TCP
  *   connection, which would otherwise look "connected" forever while revocations are lost.
- * - `connected` and `lastAliveAt` (the last moment the feed was known to be current) let the
+ * - `complete` and `lastCompleteAt` (the last moment the feed was known to be complete) let the
  *   verifier apply its staleness policy.
  * - Bounded: a line longer than 64 KiB or an event larger than 64 KiB drops the connection;
  *   malformed events are counted and skipped; the cursor is only ever echoed back if it is
  *   short printable ASCII, so the server cannot inject headers through it.
- * - If the server refuses the cursor (400, e.g. after its store was replaced), the client
- *   reconnects without one, from live, and reports `feed.cursor_rejected`.
+ * - If the server refuses the cursor with a 400 (a server that cannot start over by itself), the
+ *   client reconnects without one, for a snapshot, and reports `feed.cursor_rejected`.
  */
 import { ConfigInvalid, JwtMalformed } from '../errors.ts'
 import { checkFunction, checkKnownKeys } from '../engine/internal/check-options.ts'
 import { parseJsonObject } from '../engine/internal/strict-json.ts'
 import { MAX_SID_LENGTH } from './denylist.ts'
 import { checkSeconds } from './internal/check.ts'
+import { createFeedState } from './internal/feed-state.ts'
 import { safeCall, SYSTEM_TIMERS, type FetchFunction, type VerifierIo, type VerifierTimers } from './internal/io.ts'
 import { createSseParser, type SseMessage } from './internal/sse-parser.ts'
 import { checkFetchUrl } from './internal/url-policy.ts'
@@ -37,7 +44,10 @@ export interface FeedRevocation {
 }
 
 export interface FeedConnectionOptions {
-  /** Cursor to resume from on the first connection (default none: live from now). */
+  /**
+   * Cursor to resume from on the first connection (default none: a snapshot of every
+   * revocation that can still matter). One the feed cannot resume from also gets a snapshot.
+   */
   initialCursor?: string
   /** First reconnect delay (default 1; the server's `retry:` replaces it). */
   minReconnectDelaySeconds?: number
@@ -51,6 +61,8 @@ export interface FeedConnectionOptions {
 
 export interface RevocationFeedOptions extends FeedConnectionOptions {
   onRevocation: (revocation: FeedRevocation) => void
+  /** Extra request headers (e.g. `authorization` for a feed that requires client credentials). */
+  headers?: Readonly<Record<string, string>>
   fetch?: FetchFunction
   now?: () => number
   timers?: VerifierTimers
@@ -66,12 +78,16 @@ export interface FeedMetrics {
   readonly disconnects: number
   readonly events: number
   readonly invalidEvents: number
+  /** Connections that started from a snapshot rather than a catch-up. */
+  readonly snapshots: number
 }
 
 export interface RevocationFeed {
   readonly connected: boolean
-  /** Epoch ms of the last moment the feed was known current (connect or any bytes received). */
-  readonly lastAliveAt: number | undefined
+  /** True while every revocation up to the live edge has been delivered: connected and past `ready`. */
+  readonly complete: boolean
+  /** Epoch ms of the last moment the feed was known complete (undefined before the first time). */
+  readonly lastCompleteAt: number | undefined
   /** Epoch ms of the last revocation event. */
   readonly lastEventAt: number | undefined
   /** The last cursor seen, sent as `Last-Event-ID` on reconnect. */
@@ -96,6 +112,7 @@ const SAFE_CURSOR = /^[\x21-\x7e]{1,128}$/
 /** @internal Checked connection settings. */
 export interface FeedSettings {
   readonly url: string
+  readonly headers: Readonly<Record<string, string>>
   readonly initialCursor: string | undefined
   readonly minDelayMs: number
   readonly maxDelayMs: number
@@ -104,7 +121,7 @@ export interface FeedSettings {
 }
 
 /** @internal Checks the connection options; `prefix` is the option path (e.g. `revocation.`). */
-export function checkFeedConnectionOptions(options: FeedConnectionOptions, prefix: string): Omit<FeedSettings, 'url'> {
+export function checkFeedConnectionOptions(options: FeedConnectionOptions, prefix: string): Omit<FeedSettings, 'url' | 'headers'> {
   const d = FEED_DEFAULTS
   const min = checkSeconds(options.minReconnectDelaySeconds, `${prefix}minReconnectDelaySeconds`, d.minReconnectDelaySeconds)
   const max = checkSeconds(options.maxReconnectDelaySeconds, `${prefix}maxReconnectDelaySeconds`, Math.max(d.maxReconnectDelaySeconds, min))
@@ -124,8 +141,8 @@ export function checkFeedConnectionOptions(options: FeedConnectionOptions, prefi
 
 /**
  * Connects to a revocation feed and keeps reconnecting until `close()`. Resolves once the
- * first connection attempt has settled (connected or failed: a feed that is down at start is
- * not an error, it is retried). Rejects only with `ERR_CONFIG_INVALID` for bad options.
+ * first connection has settled: complete (past `ready`) or failed (a feed that is down at start
+ * is not an error, it is retried). Rejects only with `ERR_CONFIG_INVALID` for bad options.
  *
  * @example
  * import { createDenylist, createRevocationFeed } from 'hallpass/verify'
@@ -136,12 +153,16 @@ export function checkFeedConnectionOptions(options: FeedConnectionOptions, prefi
  */
 export async function createRevocationFeed(url: string, options: RevocationFeedOptions): Promise<RevocationFeed> {
   checkKnownKeys(options, [
-    'onRevocation', 'fetch', 'now', 'timers', 'random', 'allowHttpLoopback', 'onEvent',
+    'onRevocation', 'headers', 'fetch', 'now', 'timers', 'random', 'allowHttpLoopback', 'onEvent',
     'initialCursor', 'minReconnectDelaySeconds', 'maxReconnectDelaySeconds', 'connectTimeoutSeconds', 'idleTimeoutSeconds',
   ])
   const onRevocation = checkFunction<(r: FeedRevocation) => void>(options.onRevocation, 'onRevocation')
   if (onRevocation === undefined) throw new ConfigInvalid('onRevocation', 'is required')
-  const settings: FeedSettings = { url: checkFetchUrl(url, 'url', options.allowHttpLoopback === true), ...checkFeedConnectionOptions(options, '') }
+  const settings: FeedSettings = {
+    url: checkFetchUrl(url, 'url', options.allowHttpLoopback === true),
+    headers: checkHeaders(options.headers, 'headers'),
+    ...checkFeedConnectionOptions(options, ''),
+  }
   const io: VerifierIo = {
     fetch: checkFunction<FetchFunction>(options.fetch, 'fetch') ?? ((input, init) => globalThis.fetch(input, init)),
     now: checkFunction<() => number>(options.now, 'now') ?? Date.now,
@@ -155,15 +176,32 @@ export async function createRevocationFeed(url: string, options: RevocationFeedO
 export interface FeedHooks {
   readonly onRevocation: (revocation: FeedRevocation) => void
   readonly onEvent?: VerifierEventHook | undefined
+  /** Called whenever `connected` or `complete` changes. */
+  readonly onStateChange?: (() => void) | undefined
+  /** The feed starts over from a snapshot because its position was lost (another store, a restore). */
+  readonly onReset?: ((reason: string) => void) | undefined
+}
+
+/** @internal Checks extra request headers: names and values a fetch would accept, nothing that could split a request. */
+export function checkHeaders(value: unknown, path: string): Readonly<Record<string, string>> {
+  if (value === undefined) return {}
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigInvalid(path, 'must be an object of header names and values')
+  const out: Record<string, string> = {}
+  for (const [name, header] of Object.entries(value)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$/.test(name) || typeof header !== 'string' || !/^[\t\x20-\x7e]{0,4096}$/.test(header)) {
+      throw new ConfigInvalid(`${path}.${name}`, 'must be a header name with a printable ASCII value')
+    }
+    out[name.toLowerCase()] = header
+  }
+  return Object.freeze(out)
 }
 
 class FeedFailure extends Error {}
 
-/** @internal Starts the connection loop on checked settings. */
+/** @internal Starts the connection loop on checked settings. Resolves once the first connection is complete or has failed. */
 export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo, hooks: FeedHooks): Promise<RevocationFeed> {
   const { now, timers } = io
-  let connected = false
-  let lastAliveAt: number | undefined
+  const state = createFeedState(now, hooks.onStateChange)
   let lastEventAt: number | undefined
   let cursor = settings.initialCursor
   let closed = false
@@ -172,7 +210,7 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
   let active: AbortController | undefined
   let sleepTimer: unknown
   let wake: (() => void) | undefined
-  const counters = { connects: 0, disconnects: 0, events: 0, invalidEvents: 0 }
+  const counters = { connects: 0, disconnects: 0, events: 0, invalidEvents: 0, snapshots: 0 }
 
   let settleFirstAttempt: () => void = () => undefined
   const firstAttempt = new Promise<void>((resolve) => {
@@ -188,6 +226,8 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
     // The cursor moves with every event the server numbered, valid or not: replaying an
     // invalid event would not make it valid.
     if (message.id !== undefined && SAFE_CURSOR.test(message.id)) cursor = message.id
+    if (message.type === 'ready') return onReady(message)
+    if (message.type === 'reset') return onReset(message)
     if (message.type !== 'revocation') return
     let entry: Record<string, unknown>
     try {
@@ -205,6 +245,34 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
     safeCall(hooks.onEvent, { type: 'feed.revocation', sid, exp, cursor: message.id })
   }
 
+  function onReady(message: SseMessage): void {
+    let snapshot = false
+    let entries = 0
+    try {
+      const data = parseJsonObject(message.data, 'ready event')
+      snapshot = data.snapshot === true
+      entries = typeof data.entries === 'number' && Number.isSafeInteger(data.entries) ? data.entries : 0
+    } catch {
+      // A ready without readable data is still the end of the catch-up.
+    }
+    if (snapshot) counters.snapshots++
+    safeCall(hooks.onEvent, { type: 'feed.ready', snapshot, entries, cursor })
+    state.set(true, true)
+    settleFirstAttempt()
+  }
+
+  function onReset(message: SseMessage): void {
+    let reason = 'unknown'
+    try {
+      const data = parseJsonObject(message.data, 'reset event')
+      if (typeof data.reason === 'string' && /^[a-z_]{1,32}$/.test(data.reason)) reason = data.reason
+    } catch {
+      // The reason is only informative.
+    }
+    safeCall(hooks.onEvent, { type: 'feed.reset', reason })
+    hooks.onReset?.(reason)
+  }
+
   async function connectAndRead(): Promise<void> {
     const controller = new AbortController()
     active = controller
@@ -218,7 +286,7 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
       }, settings.idleTimeoutMs)
     }
     try {
-      const headers: Record<string, string> = { accept: 'text/event-stream', 'cache-control': 'no-store' }
+      const headers: Record<string, string> = { ...settings.headers, accept: 'text/event-stream', 'cache-control': 'no-store' }
       if (cursor !== undefined) headers['last-event-id'] = cursor
       const connectTimer = timers.setTimeout(() => {
         timedOut = 'connect timeout'
@@ -237,6 +305,7 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
         cursor = undefined
         throw new FeedFailure('cursor rejected')
       }
+      if (response.status === 401 || response.status === 403) throw new FeedFailure(`HTTP ${response.status}: the feed requires client credentials (revocation.client)`)
       if (response.status !== 200) throw new FeedFailure(`HTTP ${response.status}`)
       // A 200 that is not an event stream (a proxy's HTML page, say) would look connected
       // while delivering nothing: refuse it, as EventSource does.
@@ -244,12 +313,10 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
       if (!/^text\/event-stream\s*(;|$)/i.test(type)) throw new FeedFailure('not an event stream')
       if (response.body === null) throw new FeedFailure('no body')
 
-      connected = true
-      lastAliveAt = now()
       attempts = 0
       counters.connects++
+      state.set(true, false)
       safeCall(hooks.onEvent, { type: 'feed.connected', cursor })
-      settleFirstAttempt()
 
       const parser = createSseParser(
         { onMessage, onRetry: (ms) => void (serverRetryMs = ms) },
@@ -277,7 +344,7 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
           throw new FeedFailure(timedOut ?? 'connection lost', { cause: error })
         }
         if (chunk.done) return
-        lastAliveAt = now()
+        state.alive()
         armIdle()
         parser.push(decoder.decode(chunk.value as Uint8Array, { stream: true }))
       }
@@ -317,10 +384,8 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
       } catch (error) {
         reason = error instanceof FeedFailure ? error.message : error instanceof Error ? error.name : 'failed'
       }
-      if (connected) {
-        connected = false
-        counters.disconnects++
-      }
+      if (state.connected) counters.disconnects++
+      state.set(false, false)
       settleFirstAttempt()
       if (closed) return
       const delay = nextDelayMs()
@@ -334,10 +399,13 @@ export async function openRevocationFeed(settings: FeedSettings, io: VerifierIo,
 
   return {
     get connected() {
-      return connected
+      return state.connected
     },
-    get lastAliveAt() {
-      return lastAliveAt
+    get complete() {
+      return state.complete
+    },
+    get lastCompleteAt() {
+      return state.lastCompleteAt
     },
     get lastEventAt() {
       return lastEventAt

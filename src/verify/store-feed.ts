@@ -7,24 +7,28 @@
  * the same `RevocationFeed` view as the SSE client, so the denylist and the staleness policy
  * work unchanged.
  *
- * - Subscribes first, then catches up from `initialCursor` with `readRevocations` (without one
- *   it starts from the store's head): an entry seen twice is harmless to a denylist, one never
+ * - Complete before live, as the SSE feed: it subscribes first, then reads the store from
+ *   `initialCursor`, or a snapshot of every revocation whose `exp` has not passed (no cursor, or
+ *   one the store cannot resume from). An entry seen twice is harmless to a denylist, one never
  *   seen is not.
  * - The stores reconnect their subscription and replay what was missed by themselves; what
- *   they do not expose is whether they are reachable right now. So the store is pinged every
- *   `livenessIntervalSeconds` (default 5): a failed ping makes the feed disconnected (and
- *   stale, for the policy) until a ping succeeds again. A subscription that failed (the store
- *   was down at start) is retried at each successful ping.
+ *   they do not expose is whether they are reachable right now. So the store's head is read
+ *   every `livenessIntervalSeconds` (default 5): a failed read makes the feed incomplete (and
+ *   stale, for the policy), and the first good read after it catches up from the last cursor
+ *   before the feed counts as complete again. A head of another epoch (the database was
+ *   replaced or re-created under the same address) starts over from a snapshot.
  */
-import { ConfigInvalid } from '../errors.ts'
+import { ConfigInvalid, isHallpassError } from '../errors.ts'
+import { compareFeedCursors, parseFeedCursor } from '../session/feed-cursor.ts'
 import type { SessionStore } from '../session/store.ts'
 import type { RevocationEntry } from '../session/types.ts'
 import { MAX_SID_LENGTH } from './denylist.ts'
+import { createFeedState } from './internal/feed-state.ts'
 import { safeCall, type VerifierIo } from './internal/io.ts'
 import type { FeedHooks, FeedMetrics, RevocationFeed } from './revocation-feed.ts'
 
 /** What the verifier needs of a hallpass `SessionStore` (PostgreSQL or Redis) to follow revocations. */
-export type RevocationStore = Pick<SessionStore, 'subscribeRevocations' | 'readRevocations' | 'headCursor' | 'ping'>
+export type RevocationStore = Pick<SessionStore, 'subscribeRevocations' | 'readRevocations' | 'headCursor'>
 
 /** @internal */
 export interface StoreFeedSettings {
@@ -37,7 +41,7 @@ const CATCH_UP_PAGE = 1000
 
 /** @internal Checks that `value` has the store methods the feed calls. */
 export function checkRevocationStore(value: unknown, path: string): RevocationStore {
-  const methods = ['subscribeRevocations', 'readRevocations', 'headCursor', 'ping'] as const
+  const methods = ['subscribeRevocations', 'readRevocations', 'headCursor'] as const
   if (typeof value !== 'object' || value === null || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function')) {
     throw new ConfigInvalid(path, `must be a hallpass SessionStore (with ${methods.join(', ')})`)
   }
@@ -47,15 +51,17 @@ export function checkRevocationStore(value: unknown, path: string): RevocationSt
 /** @internal Follows the store's revocations until `close()`. Resolves once the first attempt settled. */
 export async function openStoreFeed(store: RevocationStore, settings: StoreFeedSettings, io: VerifierIo, hooks: FeedHooks): Promise<RevocationFeed> {
   const { now, timers } = io
-  let connected = false
-  let lastAliveAt: number | undefined
+  const state = createFeedState(now, hooks.onStateChange)
   let lastEventAt: number | undefined
+  // The newest cursor delivered, from the subscription or a catch-up.
   let cursor = settings.initialCursor
+  // The epoch the denylist is complete on.
+  let epoch: string | undefined
   let unsubscribe: (() => Promise<void>) | undefined
   let timer: unknown
   let closed = false
   let checking: Promise<void> | undefined
-  const counters = { connects: 0, disconnects: 0, events: 0, invalidEvents: 0 }
+  const counters = { connects: 0, disconnects: 0, events: 0, invalidEvents: 0, snapshots: 0 }
 
   function deliver(entry: RevocationEntry): void {
     if (closed) return
@@ -65,34 +71,53 @@ export async function openStoreFeed(store: RevocationStore, settings: StoreFeedS
       safeCall(hooks.onEvent, { type: 'feed.invalid_event', reason: 'store entry is not a revocation' })
       return
     }
-    cursor = entry.cursor
+    // Live entries and catch-up pages interleave: the cursor only moves forward.
+    if (cursor === undefined || (compareFeedCursors(entry.cursor, cursor) ?? 1) > 0) cursor = entry.cursor
     counters.events++
     lastEventAt = now()
     hooks.onRevocation({ sid, exp, cursor: entry.cursor })
     safeCall(hooks.onEvent, { type: 'feed.revocation', sid, exp, cursor: entry.cursor })
   }
 
+  // Reads from `from` (its own position: live entries delivered meanwhile move `cursor`, not
+  // this), or a snapshot when there is none or the store cannot resume from it.
+  async function catchUp(from: string | undefined): Promise<void> {
+    const nowSeconds = Math.floor(now() / 1000)
+    const head = await store.headCursor()
+    let position = from
+    let page: RevocationEntry[]
+    try {
+      page = await store.readRevocations(position, CATCH_UP_PAGE, nowSeconds)
+    } catch (error) {
+      if (!isHallpassError(error, 'ERR_SESSION_INPUT_INVALID') || error.field !== 'cursor' || position === undefined) throw error
+      const reason = parseFeedCursor(position)?.epoch === parseFeedCursor(head)?.epoch ? 'ahead' : 'foreign'
+      safeCall(hooks.onEvent, { type: 'feed.reset', reason })
+      hooks.onReset?.(reason)
+      position = undefined
+      page = await store.readRevocations(undefined, CATCH_UP_PAGE, nowSeconds)
+    }
+    const snapshot = position === undefined
+    let entries = 0
+    for (;;) {
+      for (const entry of page) deliver(entry)
+      entries += page.length
+      if (page.length < CATCH_UP_PAGE || closed) break
+      page = await store.readRevocations(page.at(-1)!.cursor, CATCH_UP_PAGE, nowSeconds)
+    }
+    if (snapshot) counters.snapshots++
+    epoch = parseFeedCursor(head)?.epoch
+    // Everything up to the head was delivered or had expired: resuming from it misses nothing.
+    if (cursor === undefined || (compareFeedCursors(head, cursor) ?? 1) > 0) cursor = head
+    safeCall(hooks.onEvent, { type: 'feed.ready', snapshot, entries, cursor })
+  }
+
   // Subscribed counts only once the catch-up is done: if it fails, the subscription is dropped
-  // and the next check starts over from `initialCursor`, so nothing between it and the live
-  // stream can be skipped. (Once subscribed, the stores reconnect and replay by themselves.)
+  // and the next check starts over, so nothing between it and the live stream can be skipped.
   async function subscribe(): Promise<void> {
     const stop = await store.subscribeRevocations(deliver)
     try {
       if (closed) return await stop()
-      if (settings.initialCursor === undefined) {
-        const head = await store.headCursor()
-        // A live entry may already have moved the cursor past the head.
-        cursor ??= head
-      } else {
-        // Its own position: live entries delivered meanwhile move `cursor`, not this.
-        let position = settings.initialCursor
-        for (;;) {
-          const page = await store.readRevocations(position, CATCH_UP_PAGE)
-          for (const entry of page) deliver(entry)
-          if (page.length < CATCH_UP_PAGE) break
-          position = page.at(-1)!.cursor
-        }
-      }
+      await catchUp(cursor)
       unsubscribe = stop
     } catch (error) {
       await stop().catch(() => undefined)
@@ -101,26 +126,29 @@ export async function openStoreFeed(store: RevocationStore, settings: StoreFeedS
   }
 
   function markDown(reason: string): void {
-    if (!connected) return
-    connected = false
-    counters.disconnects++
+    if (!state.connected && !state.complete) return
+    if (state.connected) counters.disconnects++
+    state.set(false, false)
     safeCall(hooks.onEvent, { type: 'feed.disconnected', reason, retryInMs: settings.livenessIntervalMs })
   }
 
   async function check(): Promise<void> {
     try {
       if (unsubscribe === undefined) await subscribe()
-      if (!(await store.ping())) return markDown('store unreachable')
+      // After a gap the store's own replay may still be running: prove the catch-up here.
+      else if (!state.complete) await catchUp(cursor)
+      const head = await store.headCursor()
+      // Another database answers at the same address: its feed is not the one we followed.
+      if (epoch !== undefined && parseFeedCursor(head)?.epoch !== epoch) await catchUp(undefined)
     } catch (error) {
       return markDown(error instanceof Error ? error.message : 'store unreachable')
     }
     if (closed) return
-    lastAliveAt = now()
-    if (!connected) {
-      connected = true
+    if (!state.connected) {
       counters.connects++
       safeCall(hooks.onEvent, { type: 'feed.connected', cursor })
     }
+    state.set(true, true)
   }
 
   function schedule(): void {
@@ -135,10 +163,13 @@ export async function openStoreFeed(store: RevocationStore, settings: StoreFeedS
 
   return {
     get connected() {
-      return connected
+      return state.connected
     },
-    get lastAliveAt() {
-      return lastAliveAt
+    get complete() {
+      return state.complete
+    },
+    get lastCompleteAt() {
+      return state.lastCompleteAt
     },
     get lastEventAt() {
       return lastEventAt

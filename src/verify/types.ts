@@ -14,10 +14,14 @@ export type VerifierEvent =
   | { readonly type: 'jwks.fetch_failed'; readonly reason: string }
   | { readonly type: 'jwks.unknown_kid_refetch'; readonly kid: string | undefined }
   | { readonly type: 'feed.connected'; readonly cursor: string | undefined }
+  | { readonly type: 'feed.reset'; readonly reason: string }
+  | { readonly type: 'feed.ready'; readonly snapshot: boolean; readonly entries: number; readonly cursor: string | undefined }
   | { readonly type: 'feed.disconnected'; readonly reason: string; readonly retryInMs: number }
   | { readonly type: 'feed.cursor_rejected'; readonly cursor: string }
   | { readonly type: 'feed.invalid_event'; readonly reason: string }
   | { readonly type: 'feed.revocation'; readonly sid: string; readonly exp: number; readonly cursor: string | undefined }
   | { readonly type: 'denylist.overflow'; readonly evictedSid: string; readonly exp: number }
+  | { readonly type: 'verifier.failing_closed'; readonly staleSeconds: number }
+  | { readonly type: 'verifier.recovered'; readonly staleSeconds: number }
 
 export type VerifierEventHook = (event: VerifierEvent) => void

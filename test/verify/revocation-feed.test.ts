@@ -22,7 +22,7 @@ async function issuerFixture(): Promise<TestIssuer> {
 }
 
 async function verifierFor(issuer: TestIssuer, options: Partial<VerifierOptions> = {}): Promise<Verifier> {
-  const verifier = await createVerifier({ issuer: issuer.url, audience: 'orders', ...options })
+  const verifier = await createVerifier({ issuer: issuer.url, audience: 'orders', logger: false, ...options })
   cleanup.push(() => verifier.close())
   return verifier
 }
@@ -76,7 +76,7 @@ describe('revocations reach the denylist', () => {
     issuer.feedMode = 'ok'
     await waitFor(() => verifier.health().feed.denylistSize === 3, 'the catch-up')
 
-    assert.equal(issuer.lastEventIds[0], undefined, 'the first connection starts live')
+    assert.equal(issuer.lastEventIds[0], undefined, 'the first connection starts from a snapshot')
     assert.deepEqual(new Set(issuer.lastEventIds.slice(1)), new Set(['1']), 'every reconnect resumes after cursor 1')
     assert.equal(verifier.health().feed.cursor, '3')
     assert.ok(events.some((e) => e.type === 'feed.disconnected'))
@@ -85,17 +85,60 @@ describe('revocations reach the denylist', () => {
     assert.ok(delays.every((d) => d <= 50), `delays ${delays.join(', ')}`)
   })
 
-  it('initialCursor replays history on the first connection; a refused cursor falls back to live', async () => {
+  it('a verifier started after a logout refuses that token at once: it starts from a snapshot', async () => {
+    const issuer = await issuerFixture()
+    const now = Date.now()
+    const revokedToken = issuer.sign(accessClaims(issuer.url, now, { sid: 'sid-gone' }))
+    const liveToken = issuer.sign(accessClaims(issuer.url, now, { sid: 'sid-live' }))
+    issuer.revoke('sid-gone', seconds(now) + 600)
+    issuer.revoke('sid-expired', seconds(now) - 10) // over: not part of the snapshot
+    const events: VerifierEvent[] = []
+    const verifier = await verifierFor(issuer, { onEvent: (e) => events.push(e) })
+    // createVerifier resolved only once the snapshot was in: no request can see the gap.
+    assert.throws(() => verifier.verify(revokedToken), { code: 'ERR_SESSION_REVOKED' })
+    assert.equal(verifier.verify(liveToken).sid, 'sid-live')
+    const health = verifier.health()
+    assert.equal(health.feed.complete, true)
+    assert.equal(health.feed.denylistSize, 1)
+    assert.equal(health.feed.cursor, '2')
+    assert.deepEqual(events.find((e) => e.type === 'feed.ready'), { type: 'feed.ready', snapshot: true, entries: 1, cursor: '2' })
+    assert.equal(verifier.metrics().feed?.snapshots, 1)
+  })
+
+  it('initialCursor resumes from there; a cursor the feed does not know starts over from a snapshot', async () => {
     const issuer = await issuerFixture()
     issuer.revoke('sid-old', seconds(Date.now()) + 600)
     const replaying = await verifierFor(issuer, { revocation: { initialCursor: '0' } })
-    await waitFor(() => replaying.health().feed.denylistSize === 1, 'the replay')
+    assert.equal(replaying.health().feed.denylistSize, 1)
+    assert.equal(replaying.metrics().feed?.snapshots, 0)
 
     const events: VerifierEvent[] = []
-    const refused = await verifierFor(issuer, { revocation: { ...fastReconnect, initialCursor: 'not-a-cursor' }, onEvent: (e) => events.push(e) })
-    await waitFor(() => refused.health().feed.connected, 'the live connection')
+    const foreign = await verifierFor(issuer, { revocation: { initialCursor: 'another-store.42' }, onEvent: (e) => events.push(e) })
+    assert.equal(foreign.health().feed.denylistSize, 1)
+    assert.ok(events.some((e) => e.type === 'feed.reset' && e.reason === 'foreign'))
+    assert.equal(foreign.metrics().feed?.snapshots, 1)
+    assert.equal(issuer.lastEventIds.at(-1), 'another-store.42')
+  })
+
+  it('a server that refuses the cursor (400): the client drops it and starts over from a snapshot', async () => {
+    const issuer = await issuerFixture()
+    issuer.feedMode = 'strict'
+    issuer.revoke('sid-old', seconds(Date.now()) + 600)
+    const events: VerifierEvent[] = []
+    const verifier = await verifierFor(issuer, { revocation: { ...fastReconnect, initialCursor: 'not-a-cursor' }, onEvent: (e) => events.push(e) })
+    await waitFor(() => verifier.health().feed.complete, 'the snapshot')
     assert.deepEqual(issuer.lastEventIds.slice(-2), ['not-a-cursor', undefined])
     assert.ok(events.some((e) => e.type === 'feed.cursor_rejected' && e.cursor === 'not-a-cursor'))
+    assert.equal(verifier.health().feed.denylistSize, 1)
+  })
+
+  it('client credentials are sent as HTTP Basic (RFC 6749 §2.3.1 encoding); bad ones are refused at once', async () => {
+    const issuer = await issuerFixture()
+    await verifierFor(issuer, { revocation: { client: { id: 'orders service', secret: 's3cret:/+' } } })
+    assert.equal(issuer.feedAuthorizations.at(-1), `Basic ${Buffer.from('orders+service:s3cret%3A%2F%2B').toString('base64')}`)
+    for (const client of [{ id: '', secret: 'x' }, { id: 'x' }, 'x:y', null]) {
+      await assert.rejects(createVerifier({ issuer: issuer.url, revocation: { client: client as never } }), { code: 'ERR_CONFIG_INVALID', path: 'revocation.client' })
+    }
   })
 })
 
@@ -148,17 +191,76 @@ describe('staleness policy (injected clock)', () => {
     assert.throws(() => verifier.verify(token), { code: 'ERR_REVOCATION_FEED_STALE' })
   })
 
-  it('a feed that is down at start counts as stale from the start', async () => {
+  it('a feed that is down at start: fail-closed refuses every token until the first snapshot; fail-open accepts', async () => {
     const issuer = await issuerFixture()
     issuer.feedMode = 'down'
     const clock = createManualClock(Date.now())
-    const verifier = await verifierFor(issuer, { now: clock.now, timers: clock.timers })
-    assert.equal(verifier.health().feed.connected, false)
+    const lines: string[] = []
+    const logger = { info: (_: object, m: string) => lines.push(`info ${m}`), warn: (_: object, m: string) => lines.push(`warn ${m}`), error: (_: object, m: string) => lines.push(`error ${m}`) }
+    const verifier = await verifierFor(issuer, { now: clock.now, timers: clock.timers, logger })
     const token = issuer.sign(accessClaims(issuer.url, clock.now()))
-    clock.advance(60_000)
-    assert.equal(verifier.verify(token).sub, 'user-1')
-    clock.advance(1_000)
+    const health = verifier.health()
+    assert.equal(health.feed.connected, false)
+    assert.equal(health.feed.complete, false)
+    assert.equal(health.ok, false)
     assert.throws(() => verifier.verify(token), { code: 'ERR_REVOCATION_FEED_STALE' })
+    assert.ok(lines.some((l) => l.startsWith('error revocation state unknown')), lines.join('\n'))
+
+    const open = await verifierFor(issuer, { now: clock.now, timers: clock.timers, revocation: { policy: 'fail-open' } })
+    assert.equal(open.verify(token).sub, 'user-1')
+
+    issuer.feedMode = 'ok'
+    for (let i = 0; i < 20 && !verifier.health().feed.complete; i++) {
+      clock.advance(30_000)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await waitFor(() => verifier.health().feed.complete, 'the first snapshot')
+    assert.equal(verifier.verify(token).sub, 'user-1')
+    assert.ok(lines.some((l) => l.startsWith('info revocation feed complete again')), lines.join('\n'))
+  })
+
+  it('a connection that never says ready is not complete: createVerifier waits for it, then fails closed', async () => {
+    const issuer = await issuerFixture()
+    issuer.feedMode = 'stalled'
+    const clock = createManualClock(Date.now())
+    const pending = verifierFor(issuer, { now: clock.now, timers: clock.timers })
+    await issuer.waitForFeedConnections(1)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    clock.advance(45_000) // the idle timeout ends the attempt
+    const verifier = await pending
+    assert.equal(verifier.health().feed.complete, false)
+    assert.throws(() => verifier.verify(issuer.sign(accessClaims(issuer.url, clock.now()))), { code: 'ERR_REVOCATION_FEED_STALE' })
+  })
+
+  it('the log says when the feed drops, when the verifier fails closed, and when it recovers', async () => {
+    const issuer = await issuerFixture()
+    const clock = createManualClock(Date.now())
+    const lines: Array<{ level: string; details: Record<string, unknown>; message: string }> = []
+    const logger = Object.fromEntries(['info', 'warn', 'error'].map((level) => [level, (details: Record<string, unknown>, message: string) => lines.push({ level, details, message })]))
+    const verifier = await verifierFor(issuer, { now: clock.now, timers: clock.timers, logger: logger as never })
+    assert.deepEqual(lines.map((l) => [l.level, l.details.event]), [['info', 'feed.ready']])
+    issuer.feedMode = 'down'
+    issuer.dropFeed()
+    await waitFor(() => !verifier.health().feed.connected, 'the disconnect')
+    assert.deepEqual(lines.at(-1)?.details.event, 'feed.disconnected')
+    assert.equal(lines.at(-1)?.level, 'warn')
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    clock.advance(61_000)
+    await waitFor(() => lines.some((l) => l.details.event === 'verifier.failing_closed'), 'the failing-closed line')
+    assert.equal(lines.find((l) => l.details.event === 'verifier.failing_closed')?.level, 'error')
+    issuer.feedMode = 'ok'
+    // Reconnect attempts run on real I/O between ticks of the manual clock: tick until one lands.
+    for (let i = 0; i < 20 && !lines.some((l) => l.details.event === 'verifier.recovered'); i++) {
+      clock.advance(30_000)
+      await new Promise((resolve) => setTimeout(resolve, 50))
+    }
+    await waitFor(() => lines.some((l) => l.details.event === 'verifier.recovered'), 'the recovery line')
+    // One line per transition, not one per reconnect attempt or per request.
+    assert.equal(lines.filter((l) => l.details.event === 'verifier.failing_closed').length, 1)
+    // A logger that throws breaks nothing.
+    const throwing = await verifierFor(issuer, { logger: { info: () => { throw new Error('x') }, warn: () => undefined, error: () => undefined } })
+    assert.equal(throwing.health().feed.complete, true)
+    await assert.rejects(createVerifier({ issuer: issuer.url, logger: { info: () => undefined } as never }), { code: 'ERR_CONFIG_INVALID', path: 'logger' })
   })
 
   it('a silent connection is presumed dead after the idle timeout; heartbeats keep it alive', async () => {
@@ -178,7 +280,8 @@ describe('staleness policy (injected clock)', () => {
     assert.equal(verifier.health().feed.staleSeconds, 45)
     clock.advance(30_000)
     await waitFor(() => verifier.health().feed.connected && issuer.requests.feed === 2, 'the new connection')
-    assert.deepEqual(issuer.lastEventIds, [undefined, undefined])
+    // It resumes from where `ready` left it.
+    assert.deepEqual(issuer.lastEventIds, [undefined, '0'])
   })
 })
 

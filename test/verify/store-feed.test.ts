@@ -109,6 +109,7 @@ function verifierOn(manager: SessionManager, store: SessionStore, extra: { initi
     issuer: ISSUER,
     keys: { resolveVerifyKey: (header) => manager.keys.keyring().resolveVerifyKey(header) },
     revocation: { store, ...(extra.initialCursor === undefined ? {} : { initialCursor: extra.initialCursor }), livenessIntervalSeconds: 0.2 },
+    logger: false,
     ...(extra.onEvent === undefined ? {} : { onEvent: extra.onEvent }),
   })
 }
@@ -137,24 +138,40 @@ for (const backend of backends) {
       }
     })
 
-    it('initialCursor catches up on revocations made before the verifier started', async () => {
+    it('a verifier started after a logout refuses that token at once; initialCursor resumes; a foreign cursor starts over', async () => {
       const { server, follower, cleanup } = await backend.open()
       const manager = await managerOn(server)
       const head = await server.headCursor()
       const revoked = await manager.create({ subject: 'carol' })
       await manager.revoke(revoked.session.id, 'logout')
       const live = await manager.create({ subject: 'dave' })
-      // Without a cursor, a verifier starts live and knows nothing of the past…
+      const events: VerifierEvent[] = []
+      // Without a cursor: a snapshot of every revocation that can still matter.
       const fresh = await verifierOn(manager, follower)
-      // …with the cursor it had before, it replays what it missed.
+      // With the cursor it had before: the catch-up from there.
       const resumed = await verifierOn(manager, follower, { initialCursor: head })
+      // With a cursor of another store (another epoch): a snapshot, announced as a reset.
+      const foreignCursor = `${head.startsWith('0') ? 'f' : '0'}${head.slice(1)}`
+      const foreign = await createVerifier({
+        issuer: ISSUER,
+        keys: { resolveVerifyKey: (header) => manager.keys.keyring().resolveVerifyKey(header) },
+        revocation: { store: follower, initialCursor: foreignCursor },
+        onEvent: (event) => events.push(event),
+        logger: false,
+      })
       try {
-        assert.equal(fresh.verify(revoked.accessToken).sub, 'carol')
-        assert.throws(() => resumed.verify(revoked.accessToken), { code: 'ERR_SESSION_REVOKED' })
-        assert.equal(resumed.verify(live.accessToken).sub, 'dave')
+        for (const verifier of [fresh, resumed, foreign]) {
+          assert.equal(verifier.health().feed.complete, true)
+          assert.throws(() => verifier.verify(revoked.accessToken), { code: 'ERR_SESSION_REVOKED' })
+          assert.equal(verifier.verify(live.accessToken).sub, 'dave')
+        }
+        assert.deepEqual(events.filter((e) => e.type === 'feed.reset'), [{ type: 'feed.reset', reason: 'foreign' }])
+        assert.equal(foreign.metrics().feed?.snapshots, 1)
+        assert.equal(resumed.metrics().feed?.snapshots, 0)
       } finally {
         await fresh.close()
         await resumed.close()
+        await foreign.close()
         await cleanup()
       }
     })
@@ -173,7 +190,7 @@ describe('revocation from the store: liveness and policy (injected clock)', () =
     const manager = await managerOn(store)
     let reachable = true
     const flaky: SessionStore = Object.assign(Object.create(store) as SessionStore, {
-      ping: () => Promise.resolve(reachable),
+      headCursor: () => (reachable ? store.headCursor() : Promise.reject(new Error('connection refused'))),
     })
     const clock = createManualClock(Date.now())
     const events: VerifierEvent[] = []
@@ -184,6 +201,7 @@ describe('revocation from the store: liveness and policy (injected clock)', () =
       now: clock.now,
       timers: clock.timers,
       onEvent: (event) => events.push(event),
+      logger: false,
     })
     try {
       const issued = await manager.create({ subject: 'erin' })
@@ -226,6 +244,7 @@ describe('revocation from the store: liveness and policy (injected clock)', () =
       revocation: { store: late, failOpenForSeconds: 0, livenessIntervalSeconds: 1 },
       now: clock.now,
       timers: clock.timers,
+      logger: false,
     })
     try {
       const issued = await manager.create({ subject: 'frank' })
@@ -255,8 +274,8 @@ describe('revocation from the store: liveness and policy (injected clock)', () =
     await manager.revoke(b.session.id, 'logout')
     let failures = 1
     const broken: SessionStore = Object.assign(Object.create(store) as SessionStore, {
-      readRevocations: (cursor: string | undefined, limit: number) =>
-        failures-- > 0 ? Promise.reject(new Error('connection reset')) : store.readRevocations(cursor, limit),
+      readRevocations: (cursor: string | undefined, limit: number, minExp?: number) =>
+        failures-- > 0 ? Promise.reject(new Error('connection reset')) : store.readRevocations(cursor, limit, minExp),
     })
     const clock = createManualClock(Date.now())
     const verifier = await createVerifier({
@@ -265,6 +284,7 @@ describe('revocation from the store: liveness and policy (injected clock)', () =
       revocation: { store: broken, initialCursor: head, livenessIntervalSeconds: 1 },
       now: clock.now,
       timers: clock.timers,
+      logger: false,
     })
     try {
       assert.equal(verifier.health().feed.connected, false)

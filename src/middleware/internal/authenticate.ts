@@ -3,7 +3,7 @@
 // response through the one code → HTTP mapping (src/http/oauth-errors). Adapters only copy
 // the outcome into their framework's request and response objects.
 import type { IncomingHttpHeaders } from 'node:http'
-import { ConfigInvalid, HallpassError, ScopeInsufficient } from '../../errors.ts'
+import { ConfigInvalid, HallpassError, JwksNoMatchingKey, ScopeInsufficient } from '../../errors.ts'
 import type { JwtClaims } from '../../engine/jwt/types.ts'
 import { parseBearerHeader } from '../../http/bearer.ts'
 import { buildBearerChallenge } from '../../http/challenge.ts'
@@ -21,6 +21,11 @@ export interface HallpassAuth {
 /** Anything that verifies a token synchronously: a `Verifier` from `hallpass/verify`. */
 export interface TokenVerifier {
   verify(token: string): Readonly<JwtClaims>
+  /**
+   * Optional: called only when `verify` failed with `ERR_JWKS_NO_MATCHING_KEY`, to wait for the
+   * issuer's keys to be refetched and verify again (a key published a moment ago).
+   */
+  verifyAsync?(token: string): Promise<Readonly<JwtClaims>>
 }
 
 /** Options shared by every adapter. */
@@ -83,10 +88,24 @@ export function checkVerifier(verifier: unknown): TokenVerifier {
 }
 
 /**
- * @internal Authenticates one request from its raw Authorization header value(s). Errors that
- * are not hallpass errors (bugs) propagate to the framework's own error handling.
+ * @internal Authenticates one request from its raw Authorization header value(s), without
+ * waiting for anything. Errors that are not hallpass errors (bugs) propagate to the framework's
+ * own error handling.
  */
 export function authenticateHeader(verifier: TokenVerifier, header: string | readonly string[] | undefined, settings: AuthSettings): AuthOutcome {
+  return authenticate(verifier, header, settings, false) as AuthOutcome
+}
+
+/**
+ * @internal As `authenticateHeader`, synchronous on every path but one: a token naming a key
+ * the verifier does not hold yet, where a verifier with `verifyAsync` gets to refetch the
+ * issuer's keys, and the outcome is a promise. What the adapters of async frameworks call.
+ */
+export function authenticateHeaderOrWait(verifier: TokenVerifier, header: string | readonly string[] | undefined, settings: AuthSettings): AuthOutcome | Promise<AuthOutcome> {
+  return authenticate(verifier, header, settings, true)
+}
+
+function authenticate(verifier: TokenVerifier, header: string | readonly string[] | undefined, settings: AuthSettings, wait: boolean): AuthOutcome | Promise<AuthOutcome> {
   const bearer = parseBearerHeader(header)
   if (bearer.kind === 'none') {
     if (settings.optional) return { ok: true, auth: undefined }
@@ -111,11 +130,17 @@ export function authenticateHeader(verifier: TokenVerifier, header: string | rea
       },
     }
   }
-  try {
-    const claims = verifier.verify(bearer.token)
+  const { token } = bearer
+  const accept = (claims: Readonly<JwtClaims>): AuthOutcome => {
     if (settings.scopes !== undefined) requireScopes(claims, settings.scopes)
-    return { ok: true, auth: Object.freeze({ claims, token: bearer.token }) }
+    return { ok: true, auth: Object.freeze({ claims, token }) }
+  }
+  try {
+    return accept(verifier.verify(token))
   } catch (error) {
+    if (wait && error instanceof JwksNoMatchingKey && verifier.verifyAsync !== undefined) {
+      return verifier.verifyAsync(token).then(accept).catch((retryError: unknown) => ({ ok: false, failure: failureFor(retryError, settings.realm) }))
+    }
     return { ok: false, failure: failureFor(error, settings.realm) }
   }
 }

@@ -15,7 +15,14 @@ export interface TestIssuer {
   jwksCacheControl: string | undefined
   /** Extra members for the discovery document (e.g. another `issuer`). */
   discoveryOverrides: Record<string, unknown>
-  feedMode: 'ok' | 'down'
+  /**
+   * `ok`: as hallpass serve (snapshot or catch-up, then `ready`, then live); `down`: 503;
+   * `stalled`: the stream opens but never says `ready` (a catch-up that does not finish);
+   * `strict`: a cursor it does not know gets a 400 instead of a snapshot.
+   */
+  feedMode: 'ok' | 'down' | 'stalled' | 'strict'
+  /** The Authorization header of each feed connection, in order. */
+  readonly feedAuthorizations: Array<string | undefined>
   readonly requests: { discovery: number; jwks: number; feed: number; other: number }
   /** JWKS responses the client hung up on before they were complete. */
   readonly abortedResponses: number
@@ -65,6 +72,7 @@ export async function startIssuer(options: { keys?: JwsKey[] } = {}): Promise<Te
       return hugeSent
     },
     lastEventIds: [],
+    feedAuthorizations: [],
     get feedConnections() {
       return clients.size
     },
@@ -191,23 +199,26 @@ export async function startIssuer(options: { keys?: JwsKey[] } = {}): Promise<Te
     const header = req.headers['last-event-id']
     const lastEventId = typeof header === 'string' ? header : undefined
     issuer.lastEventIds.push(lastEventId)
+    issuer.feedAuthorizations.push(req.headers.authorization)
     if (issuer.feedMode === 'down') {
       res.writeHead(503, { 'retry-after': '1' }).end()
       return
     }
-    if (lastEventId !== undefined && !/^[0-9]+$/.test(lastEventId)) {
+    const resumable = lastEventId !== undefined && /^[0-9]+$/.test(lastEventId) && Number(lastEventId) <= lastCursor
+    if (lastEventId !== undefined && !resumable && issuer.feedMode === 'strict') {
       res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"invalid_request"}')
       return
     }
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store' })
     res.write('retry: 1000\n\n')
-    if (lastEventId !== undefined) {
-      for (const e of log) if (Number(e.cursor) > Number(lastEventId)) res.write(event(e.cursor, e.sid, e.exp))
-    } else {
-      res.write(': live\n\n')
-    }
     clients.add(res)
     res.on('close', () => clients.delete(res))
+    if (issuer.feedMode === 'stalled') return
+    if (lastEventId !== undefined && !resumable) res.write('event: reset\ndata: {"reason":"foreign"}\n\n')
+    const nowSeconds = Math.floor(Date.now() / 1000)
+    const entries = resumable ? log.filter((e) => Number(e.cursor) > Number(lastEventId)) : log.filter((e) => e.exp >= nowSeconds)
+    for (const e of entries) res.write(event(e.cursor, e.sid, e.exp))
+    res.write(`id: ${lastCursor}\nevent: ready\ndata: ${JSON.stringify({ snapshot: !resumable, entries: entries.length })}\n\n`)
   }
 
   const server = createServer(handle)
