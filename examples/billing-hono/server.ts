@@ -5,6 +5,7 @@
  * of one `hallpass serve`.
  *
  *     npm run example:billing       # HALLPASS_ISSUER (default http://localhost:8080), PORT (default 3002)
+ *                                   # HALLPASS_CLIENT_ID, HALLPASS_CLIENT_SECRET: for a feed closed to anonymous clients
  *
  * - `GET /invoices` needs a valid access token.
  * - As in the orders example, `createVerifier({ issuer })` discovers the JWKS and the
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
   }
   let service: RunningService
   try {
-    service = await startBilling({ issuer, port, host: 'localhost' })
+    service = await startBilling({ issuer, port, host: 'localhost', verifier: verifierFromEnvironment() })
   } catch (error) {
     const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? `${error.code}: ` : ''
     console.error(`billing: cannot start: ${code}${error instanceof Error ? error.message : String(error)}`)
@@ -142,6 +143,24 @@ async function main(): Promise<void> {
   const stop = (): void => void service.close()
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+}
+
+/**
+ * What a deployment sets: the verifier says what happens to it (feed lost and back, failing
+ * closed, key fetches failing) as one line each, and, for a hallpass whose revocation feed is
+ * closed to anonymous clients (HALLPASS_FEED_ACCESS=clients), presents one of its clients.
+ */
+function verifierFromEnvironment(): Omit<VerifierOptions, 'issuer'> {
+  const id = process.env.HALLPASS_CLIENT_ID
+  const secret = process.env.HALLPASS_CLIENT_SECRET
+  return {
+    logger: {
+      info: (_details, message) => console.log(`billing: ${message}`),
+      warn: (_details, message) => console.warn(`billing: ${message}`),
+      error: (_details, message) => console.error(`billing: ${message}`),
+    },
+    ...(id !== undefined && id !== '' ? { revocation: { client: { id, secret: secret ?? '' } } } : {}),
+  }
 }
 
 // Run when started as a program (`npm run example:billing`), not when imported by a test.

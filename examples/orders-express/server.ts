@@ -4,6 +4,7 @@
  * "orders": an Express service that trusts the access tokens of one `hallpass serve`.
  *
  *     npm run example:orders        # HALLPASS_ISSUER (default http://localhost:8080), PORT (default 3001)
+ *                                   # HALLPASS_CLIENT_ID, HALLPASS_CLIENT_SECRET: for a feed closed to anonymous clients
  *
  * - `GET /orders` needs a valid access token; `POST /orders` also needs the scope `orders:write`.
  * - The service never calls hallpass per request. At start `createVerifier({ issuer })` reads
@@ -163,7 +164,7 @@ async function main(): Promise<void> {
   }
   let service: RunningService
   try {
-    service = await startOrders({ issuer, port, host: 'localhost' })
+    service = await startOrders({ issuer, port, host: 'localhost', verifier: verifierFromEnvironment() })
   } catch (error) {
     const code = isRecord(error) && typeof error.code === 'string' ? `${error.code}: ` : ''
     console.error(`orders: cannot start: ${code}${error instanceof Error ? error.message : String(error)}`)
@@ -175,6 +176,24 @@ async function main(): Promise<void> {
   const stop = (): void => void service.close()
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
+}
+
+/**
+ * What a deployment sets: the verifier says what happens to it (feed lost and back, failing
+ * closed, key fetches failing) as one line each, and, for a hallpass whose revocation feed is
+ * closed to anonymous clients (HALLPASS_FEED_ACCESS=clients), presents one of its clients.
+ */
+function verifierFromEnvironment(): Omit<VerifierOptions, 'issuer'> {
+  const id = process.env.HALLPASS_CLIENT_ID
+  const secret = process.env.HALLPASS_CLIENT_SECRET
+  return {
+    logger: {
+      info: (_details, message) => console.log(`orders: ${message}`),
+      warn: (_details, message) => console.warn(`orders: ${message}`),
+      error: (_details, message) => console.error(`orders: ${message}`),
+    },
+    ...(id !== undefined && id !== '' ? { revocation: { client: { id, secret: secret ?? '' } } } : {}),
+  }
 }
 
 // Run when started as a program (`npm run example:orders`), not when imported by a test.

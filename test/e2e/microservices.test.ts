@@ -20,98 +20,13 @@ import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
-import { after, before, describe, test, type TestContext } from 'node:test'
-import { startBilling } from '../../examples/billing-hono/server.ts'
-import { startOrders, type RunningService } from '../../examples/orders-express/server.ts'
+import { after, before, describe, test } from 'node:test'
 import { ERROR_DESCRIPTIONS } from '../../src/http/index.ts'
-import type { VerifierEvent, VerifierOptions } from '../../src/verify/index.ts'
+import { assertRevoked, call, kidOf, msUntilRejected, percentile, POLL_MS, report, startServices, waitFor, within, type Service } from './services.ts'
 import { startSessionServer, type SessionServer, type Tokens } from './session-server.ts'
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const LOGOUTS = 20
-const POLL_MS = 10
-
-interface Service {
-  readonly name: 'orders' | 'billing'
-  /** The protected GET route. */
-  readonly path: string
-  readonly running: RunningService
-  readonly events: { at: number; event: VerifierEvent }[]
-}
-
-interface Reply {
-  status: number
-  body: { error?: string; error_description?: string; user?: string } | undefined
-  challenge: string | null
-}
-
-async function call(service: Service, token: string | undefined, init: { method?: string; path?: string; json?: unknown } = {}): Promise<Reply> {
-  const headers: Record<string, string> = {}
-  if (token !== undefined) headers.authorization = `Bearer ${token}`
-  if (init.json !== undefined) headers['content-type'] = 'application/json'
-  const res = await fetch(service.running.url + (init.path ?? service.path), {
-    method: init.method ?? 'GET',
-    headers,
-    body: init.json === undefined ? undefined : JSON.stringify(init.json),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text === '' ? undefined : JSON.parse(text), challenge: res.headers.get('www-authenticate') }
-}
-
-/** The rejection of a token whose session was revoked (the fixed description is per code). */
-function assertRevoked(reply: Reply, where: string): void {
-  assert.equal(reply.status, 401, `${where}: ${JSON.stringify(reply.body)}`)
-  assert.equal(reply.body?.error, 'invalid_token', where)
-  assert.equal(reply.body?.error_description, ERROR_DESCRIPTIONS.ERR_SESSION_REVOKED, where)
-  assert.match(reply.challenge ?? '', /^Bearer realm="hallpass", error="invalid_token"/, where)
-}
-
-/** Polls every POLL_MS until the token is refused; returns the ms elapsed since `since`. */
-async function msUntilRejected(service: Service, token: string, since: number, timeoutMs = 3000): Promise<number> {
-  for (;;) {
-    const reply = await call(service, token)
-    const elapsed = performance.now() - since
-    if (reply.status !== 200) {
-      assertRevoked(reply, service.name)
-      return elapsed
-    }
-    assert.ok(elapsed < timeoutMs, `${service.name} still accepts the token ${Math.round(elapsed)} ms later`)
-    await sleep(POLL_MS)
-  }
-}
-
-/** Nearest-rank percentile. */
-function percentile(samples: readonly number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b)
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]!
-}
-
-function kidOf(token: string): string {
-  return JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString('utf8')).kid
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    assert.ok(Date.now() < deadline, `timed out waiting for: ${what}`)
-    await sleep(20)
-  }
-}
-
-/** The promise's value, or a rejection after `ms` (a child that never exits must not hang the run). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  const timeout = new AbortController()
-  try {
-    return await Promise.race([promise, sleep(ms, undefined, { signal: timeout.signal }).then(() => Promise.reject(new Error(`no result within ${ms} ms`)))])
-  } finally {
-    timeout.abort()
-  }
-}
-
-/** Figures worth quoting go to the test's diagnostics (the spec reporter prints them with ℹ). */
-function report(t: TestContext, line: string): void {
-  t.diagnostic(line)
-}
 
 describe('two services trusting one hallpass serve', () => {
   let hallpass: SessionServer
@@ -122,22 +37,7 @@ describe('two services trusting one hallpass serve', () => {
   before(async () => {
     // Verifiers refresh a JWKS at 80% of its max-age: 1 s here (5 min by default).
     hallpass = await startSessionServer({ config: { jwksMaxAge: '1s' } })
-    const verifierOptions = (events: Service['events']): Omit<VerifierOptions, 'issuer'> => ({
-      // The lower bound on the JWKS cache lifetime and the unknown-kid cooldown are 30 s by
-      // default; half a second keeps the scenarios short.
-      jwksCache: { minMaxAgeSeconds: 0.5, cooldownSeconds: 0.5 },
-      revocation: { minReconnectDelaySeconds: 0.1, maxReconnectDelaySeconds: 0.5 },
-      onEvent: (event) => events.push({ at: Date.now(), event }),
-    })
-    const ordersEvents: Service['events'] = []
-    const billingEvents: Service['events'] = []
-    const common = { issuer: hallpass.issuer, port: 0, host: '127.0.0.1' }
-    const [o, b] = await Promise.all([
-      startOrders({ ...common, verifier: verifierOptions(ordersEvents) }),
-      startBilling({ ...common, verifier: verifierOptions(billingEvents) }),
-    ])
-    orders = { name: 'orders', path: '/orders', running: o, events: ordersEvents }
-    billing = { name: 'billing', path: '/invoices', running: b, events: billingEvents }
+    ;({ orders, billing } = await startServices(hallpass.issuer))
     services = [orders, billing]
   })
 

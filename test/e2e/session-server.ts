@@ -34,10 +34,17 @@ export interface SessionServer {
   refresh(refreshToken: string): Promise<Tokens>
   /** POST /auth/logout with the refresh token; resolves once the 204 has arrived. */
   logout(refreshToken: string): Promise<void>
+  /** Where the store is: `sqlite:…` in the data directory unless a test switched it. */
+  readonly databaseUrl: string
+  /** The SQLite file of the default store. */
+  readonly sqlitePath: string
   /** Stops listening and closes the store, keeping the data directory. */
   stop(): Promise<void>
-  /** Starts again on the same data directory, secret and port. */
-  start(): Promise<void>
+  /**
+   * Starts again on the same secret and port, on the same store or on another one (the
+   * operator switched the server to another database, or restored a backup under it).
+   */
+  start(options?: { databaseUrl?: string }): Promise<void>
   /**
    * Revokes a session while the server is stopped, through the store (as an operator's tool
    * would): the revocation is in the store's feed, but no running server has announced it.
@@ -75,13 +82,13 @@ export async function startSessionServer(options: SessionServerOptions = {}): Pr
   const port = await freePort()
   const issuer = `http://127.0.0.1:${port}`
   const secret = randomBytes(32).toString('base64url')
-  const config = resolveConfig({
-    file: {
+  const sqlitePath = join(dataDir, 'hallpass.db')
+  const file = {
       issuer,
       host: '127.0.0.1',
       port,
       dataDir,
-      databaseUrl: `sqlite:${join(dataDir, 'hallpass.db')}`,
+      databaseUrl: `sqlite:${sqlitePath}`,
       demoUser: false,
       logLevel: 'silent',
       rateLimits: {
@@ -90,15 +97,15 @@ export async function startSessionServer(options: SessionServerOptions = {}): Pr
         refreshPerIp: { max: 100_000, window: '1m' },
       },
       ...options.config,
-    },
-    env: {},
-  })
+  }
+  let config = resolveConfig({ file, env: {} })
 
   let runtime: Runtime | undefined
   let app: FastifyInstance | undefined
 
-  const start = async (): Promise<void> => {
+  const start = async (startOptions: { databaseUrl?: string } = {}): Promise<void> => {
     assert.equal(app, undefined, 'already running')
+    if (startOptions.databaseUrl !== undefined) config = resolveConfig({ file: { ...file, databaseUrl: startOptions.databaseUrl }, env: {} })
     const opened = await openRuntime(config, { env: { HALLPASS_SECRET: secret }, checkCredentials })
     try {
       const built = await buildServer(opened.context, { logger: false })
@@ -124,8 +131,17 @@ export async function startSessionServer(options: SessionServerOptions = {}): Pr
     await runtime!.close()
   }
 
-  const post = async (path: string, body: unknown): Promise<Response> =>
-    fetch(issuer + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  // After a restart on the same port, fetch's pool may still hold a keep-alive connection the
+  // old server closed: a request sent on it fails before the new server sees it. Once more.
+  const post = async (path: string, body: unknown): Promise<Response> => {
+    const send = (): Promise<Response> => fetch(issuer + path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    try {
+      return await send()
+    } catch (error) {
+      if ((error as { cause?: { code?: unknown } }).cause?.code !== 'UND_ERR_SOCKET') throw error
+      return send()
+    }
+  }
 
   await start()
   return {
@@ -137,6 +153,10 @@ export async function startSessionServer(options: SessionServerOptions = {}): Pr
     get running() {
       return app !== undefined
     },
+    get databaseUrl() {
+      return config.databaseUrl
+    },
+    sqlitePath,
     async login(username = 'writer') {
       const res = await post('/auth/login', { username, password: PASSWORD })
       const text = await res.text()
