@@ -9,12 +9,13 @@
  */
 import { parseArgs } from 'node:util'
 import { engineSection } from './engine.ts'
+import { feedSection } from './feed.ts'
 import { serverSection } from './server.ts'
 import { sessionsSection } from './sessions.ts'
 import { verifySection } from './verify.ts'
 import { formatSection, sectionToJson, type BenchSection } from './harness.ts'
 
-const SECTIONS: readonly BenchSection[] = [engineSection, sessionsSection, serverSection, verifySection]
+const SECTIONS: readonly BenchSection[] = [engineSection, sessionsSection, serverSection, verifySection, feedSection]
 
 const USAGE = `usage: npm run -s bench -- [--only <section>[,<section>]] [--filter <text>] [--clock wall|cpu]
                             [--quick] [--json] [--strict] [--list]
