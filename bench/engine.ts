@@ -20,7 +20,7 @@ import {
 import { createSigner, createVerifier } from 'fast-jwt'
 import { SignJWT, jwtVerify } from 'jose'
 import jsonwebtoken from 'jsonwebtoken'
-import { createJwtVerifier, importKey, signJwt, type JwsKey, type JwtClaims, type JwtVerifier } from '../src/index.ts'
+import { createJwtVerifier, importKey, signJwt, type JwsKey, type JwtClaims, type JwtVerifier } from 'hallpass'
 import {
   runInterleaved,
   type BenchSection,

@@ -13,10 +13,10 @@
  * whole process, the libuv threads running argon2 included) and `'stop'` closes the server and
  * the store, then exits. Losing the parent (IPC disconnect) stops it too.
  */
-import { buildServer } from '../src/server/app.ts'
-import { resolveConfig } from '../src/server/config.ts'
-import { openRuntime } from '../src/server/runtime.ts'
-import { hashPassword } from '../src/users/passwords.ts'
+import { buildServer } from '../packages/server/src/app.ts'
+import { resolveConfig } from '../packages/server/src/config.ts'
+import { openRuntime } from '../packages/server/src/runtime.ts'
+import { hashPassword } from '../packages/server/src/passwords.ts'
 
 // The schema's ceiling, over a one-second window: no bench request is ever refused as a burst.
 const UNLIMITED = { max: 1_000_000, window: '1s' }

@@ -26,10 +26,10 @@ import {
   type SessionManager,
   type SessionRecord,
   type SessionStore,
-} from '../src/index.ts'
-import { createPostgresStore } from '../src/stores/postgres.ts'
-import { createRedisStore } from '../src/stores/redis.ts'
-import { createSqliteStore } from '../src/stores/sqlite.ts'
+} from 'hallpass'
+import { createPostgresStore } from '../packages/hallpass/src/stores/postgres/session-store.ts'
+import { createRedisStore } from '../packages/hallpass/src/stores/redis/session-store.ts'
+import { createSqliteStore } from '../packages/hallpass/src/stores/sqlite/session-store.ts'
 import {
   quantile,
   runInterleaved,
@@ -43,7 +43,7 @@ import {
   type SectionResult,
   type TargetResult,
 } from './harness.ts'
-import { createRandomPool } from '../src/session/random-pool.ts'
+import { createRandomPool } from '../packages/hallpass/src/session/random-pool.ts'
 
 const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test'
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379'

@@ -40,10 +40,10 @@ import { expressjwt } from 'express-jwt'
 import Fastify from 'fastify'
 import fastifyJwt from '@fastify/jwt'
 import jwksRsa from 'jwks-rsa'
-import { importKey, type Jwk } from '../src/index.ts'
-import { createVerifier, type Verifier, type VerifierOptions } from '../src/verify/index.ts'
-import { hallpass as expressHallpass } from '../src/middleware/express.ts'
-import { hallpass as fastifyHallpass } from '../src/middleware/fastify.ts'
+import { importKey, type Jwk } from 'hallpass'
+import { createVerifier, type Verifier, type VerifierOptions } from 'hallpass/verify'
+import { hallpass as expressHallpass } from 'hallpass/express'
+import { hallpass as fastifyHallpass } from 'hallpass/fastify'
 
 const env = process.env
 const framework = env.BENCH_FRAMEWORK

@@ -37,8 +37,8 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { exportPublicJwk, generateKey, signJwt, type JwsKey } from '../src/index.ts'
-import { createVerifier, type VerifierMetrics } from '../src/verify/index.ts'
+import { exportPublicJwk, generateKey, signJwt, type JwsKey } from 'hallpass'
+import { createVerifier, type VerifierMetrics } from 'hallpass/verify'
 import {
   quantile,
   runInterleaved,

@@ -1,6 +1,7 @@
-// Line coverage of the engine (src/engine/**, src/errors.ts), STYLE.md §7: 100% or fail.
+// Line coverage of the engine (packages/hallpass/src/engine/**, src/errors.ts): 100% or fail.
 //
-// Runs the engine tests (test/engine, test/unit/engine, test/errors.test.ts; or the paths given) through tsx with
+// Runs the engine tests (test/engine, test/unit/engine, test/errors.test.ts of packages/hallpass;
+// or the paths given) through tsx with
 // NODE_V8_COVERAGE, then maps V8's byte ranges back to TypeScript lines through the source maps
 // tsx registers. Node 20's own `--experimental-test-coverage` also maps through them, but it
 // counts every line without generated code (comments, types, interfaces) as uncovered, so this
@@ -17,7 +18,8 @@ import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)))
-const TARGETS = [join(ROOT, 'src/engine'), join(ROOT, 'src/errors.ts')]
+const PACKAGE = join(ROOT, 'packages/hallpass')
+const TARGETS = [join(PACKAGE, 'src/engine'), join(PACKAGE, 'src/errors.ts')]
 const THRESHOLD = 100
 
 function collect(path, suffix) {
@@ -35,7 +37,7 @@ function collect(path, suffix) {
 
 const roots = process.argv.slice(2)
 // The engine's own tests, and the error registry's (src/errors.ts is in scope).
-const testFiles = (roots.length ? roots : ['test/engine', 'test/unit/engine', 'test/errors.test.ts']).flatMap((r) => collect(resolve(ROOT, r), '.test.ts'))
+const testFiles = (roots.length ? roots.map((r) => resolve(ROOT, r)) : ['test/engine', 'test/unit/engine', 'test/errors.test.ts'].map((r) => join(PACKAGE, r))).flatMap((r) => collect(r, '.test.ts'))
 if (testFiles.length === 0) {
   console.error('no test files found')
   process.exit(1)

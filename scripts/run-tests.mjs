@@ -1,5 +1,6 @@
-// Runs every test/**/*.test.ts through node:test with tsx (Node 20 has no type stripping
-// and no --test globs). Extra arguments narrow the run: `npm test -- test/engine`.
+// Runs every *.test.ts of the packages (packages/*/test) and of the repository (test/: end to
+// end, packaging) through node:test with tsx (Node 20 has no type stripping and no --test
+// globs). Extra arguments narrow the run: `npm test -- packages/hallpass/test/engine`.
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -17,7 +18,8 @@ function collect(dir) {
 }
 
 const roots = process.argv.slice(2)
-const files = (roots.length ? roots : ['test']).flatMap((r) => (statSync(r).isDirectory() ? collect(r) : [r]))
+const TEST_ROOTS = ['packages/hallpass/test', 'packages/server/test', 'test']
+const files = (roots.length ? roots : TEST_ROOTS).flatMap((r) => (statSync(r).isDirectory() ? collect(r) : [r]))
 if (files.length === 0) {
   console.error('no test files found')
   process.exit(1)

@@ -12,8 +12,8 @@
  *   revocation feed once at start; each request is then checked locally, with no call to
  *   hallpass, and a logout anywhere is refused here within a second.
  *
- * In your own service import from the package (`hallpass/verify`, `hallpass/hono`). This
- * example imports the sources so that it runs from a fresh clone with no build step.
+ * It imports the package as your service does (`hallpass/verify`, `hallpass/hono`); in this
+ * repository those names resolve to the sources (tsconfig `paths`), so it runs without a build.
  */
 import { realpathSync } from 'node:fs'
 import type { Server } from 'node:http'
@@ -21,8 +21,8 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
-import { hallpass } from '../../src/middleware/hono.ts'
-import { createVerifier, type Verifier, type VerifierOptions } from '../../src/verify/index.ts'
+import { hallpass } from 'hallpass/hono'
+import { createVerifier, type Verifier, type VerifierOptions } from 'hallpass/verify'
 
 export const DEFAULT_ISSUER = 'http://localhost:8080'
 export const DEFAULT_PORT = 3002

@@ -12,16 +12,16 @@
  *   that every token is checked locally (signature, claims, denylist of revoked sessions), and
  *   keys and revocations are kept current in the background.
  *
- * In your own service import from the package (`hallpass/verify`, `hallpass/express`). This
- * example imports the sources so that it runs from a fresh clone with no build step.
+ * It imports the package as your service does (`hallpass/verify`, `hallpass/express`); in this
+ * repository those names resolve to the sources (tsconfig `paths`), so it runs without a build.
  */
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import express, { type ErrorRequestHandler, type Express } from 'express'
-import { hallpass } from '../../src/middleware/express.ts'
-import { createVerifier, type Verifier, type VerifierOptions } from '../../src/verify/index.ts'
+import { hallpass } from 'hallpass/express'
+import { createVerifier, type Verifier, type VerifierOptions } from 'hallpass/verify'
 
 export const DEFAULT_ISSUER = 'http://localhost:8080'
 export const DEFAULT_PORT = 3001

@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, test } from 'node:test'
-import { ERROR_DESCRIPTIONS } from '../../src/http/index.ts'
+import { ERROR_DESCRIPTIONS } from 'hallpass/http'
 import { assertRevoked, call, kidOf, msUntilRejected, percentile, POLL_MS, report, startServices, waitFor, within, type Service } from './services.ts'
 import { startSessionServer, type SessionServer, type Tokens } from './session-server.ts'
 

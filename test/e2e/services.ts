@@ -7,8 +7,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { TestContext } from 'node:test'
 import { startBilling } from '../../examples/billing-hono/server.ts'
 import { startOrders, type RunningService } from '../../examples/orders-express/server.ts'
-import { ERROR_DESCRIPTIONS } from '../../src/http/index.ts'
-import type { VerifierEvent, VerifierOptions } from '../../src/verify/index.ts'
+import { ERROR_DESCRIPTIONS } from 'hallpass/http'
+import type { VerifierEvent, VerifierOptions } from 'hallpass/verify'
 
 export const POLL_MS = 10
 

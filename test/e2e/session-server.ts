@@ -10,7 +10,7 @@ import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { buildServer, openRuntime, resolveConfig, type CredentialCheck, type Runtime } from '../../src/server/index.ts'
+import { buildServer, openRuntime, resolveConfig, type CredentialCheck, type Runtime } from '@hallpass/server'
 
 export const PASSWORD = 'e2e password, not a secret'
 /** Users and the scopes their sessions carry. */

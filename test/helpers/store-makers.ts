@@ -3,10 +3,10 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import pg from 'pg'
-import { createPostgresStore } from '../../src/stores/postgres.ts'
-import { createRedisStore } from '../../src/stores/redis.ts'
-import { createSqliteStore } from '../../src/stores/sqlite.ts'
-import type { StoreUnderTest } from '../../src/testing/index.ts'
+import { createPostgresStore } from '../../packages/hallpass/src/stores/postgres/session-store.ts'
+import { createRedisStore } from '../../packages/hallpass/src/stores/redis/session-store.ts'
+import { createSqliteStore } from '../../packages/hallpass/src/stores/sqlite/session-store.ts'
+import type { StoreUnderTest } from 'hallpass/testing'
 import { postgresUrl, redisUrl } from './services.ts'
 
 export function makeSqliteStore(): Promise<StoreUnderTest> {

@@ -1,0 +1,254 @@
+/**
+ * @module hallpass/server
+ *
+ * The built-in user table of `hallpass serve` on SQLite: one `hallpass_users` table in the same
+ * database file as the sessions, through the same better-sqlite3 connection.
+ *
+ * The session store owns `PRAGMA user_version` (its migration counter), so this table never
+ * touches it: its DDL is idempotent (`CREATE TABLE IF NOT EXISTS`) and its own version lives in
+ * the one-row table `hallpass_users_meta`. Either store may be created first, on a fresh or an
+ * existing file, and neither can mistake the other's tables for a newer schema of its own.
+ *
+ * The connection is the caller's: this store sets no pragma and never closes it (the session
+ * store, created on the same connection, sets WAL mode and the busy timeout). Every method is
+ * one prepared statement, run synchronously, so each is atomic on its own: `createUser` is an
+ * `INSERT … ON CONFLICT DO NOTHING`, and of any number of racing creations of one name (in this
+ * process or another one on the same file) exactly one inserts the row.
+ */
+import type Database from 'better-sqlite3'
+import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
+import type { UserRecord, UserStore, UserSummary } from '../../users/user-store.ts'
+import { normalizeUsername } from '../../users/usernames.ts'
+
+/** The version of the user table schema this release writes to `hallpass_users_meta`. */
+export const SQLITE_USERS_SCHEMA_VERSION = 1
+
+export interface SqliteUserStoreOptions {
+  /** The open better-sqlite3 connection the session store uses. The user store never closes it. */
+  readonly database: Database.Database
+}
+
+// Migration N brings the user table from version N to N + 1. Never edit a released one: append.
+// The username is the primary key under SQLite's default BINARY collation: equality is
+// byte-for-byte (no case or Unicode folding) and ORDER BY is UTF-8 byte order, which is code
+// point order. STRICT makes SQLite refuse a value of the wrong type instead of storing it.
+const USER_MIGRATIONS: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS hallpass_users (
+     username      TEXT    NOT NULL PRIMARY KEY,
+     password_hash TEXT    NOT NULL,
+     created_at    INTEGER NOT NULL,
+     updated_at    INTEGER NOT NULL
+   ) STRICT, WITHOUT ROWID;
+   CREATE TABLE IF NOT EXISTS hallpass_users_meta (
+     id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+     version INTEGER NOT NULL
+   ) STRICT;`,
+]
+
+interface UserRow {
+  readonly username: string
+  readonly password_hash: string
+  readonly created_at: number
+  readonly updated_at: number
+}
+
+// ---- input checks (the same rules in every user store) ---------------------------------------
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+// PHC string format (password-hashing competition): `$id$param=value,…$salt$hash`, every part
+// printable ASCII without spaces. Anything else cannot be a hash argon2 produced.
+const PHC_TEXT = /^[\x21-\x7e]{1,1024}$/
+
+/**
+ * Only names that `normalizeUsername` maps to themselves are stored, so no caller can register
+ * "Alice" beside "alice" (or a full-width twin) by forgetting to normalise. Lone surrogates pass
+ * NFKC unchanged but are not text: they would not survive UTF-8 and could alias other names.
+ */
+function checkUsername(username: unknown): string {
+  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
+  let canonical: string | undefined
+  try {
+    canonical = normalizeUsername(username)
+  } catch {
+    canonical = undefined
+  }
+  if (canonical !== username || LONE_SURROGATE.test(username)) {
+    throw new SessionInputInvalid('username', 'must be a normalised username (see normalizeUsername)')
+  }
+  return username
+}
+
+/** A name looked up: any string; one no user can have (NUL, lone surrogates) is simply not found. */
+function isStorable(username: unknown): username is string {
+  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
+  return !username.includes('\u0000') && !LONE_SURROGATE.test(username)
+}
+
+function checkHash(passwordHash: unknown): string {
+  if (typeof passwordHash !== 'string' || !PHC_TEXT.test(passwordHash)) {
+    throw new SessionInputInvalid('passwordHash', 'must be a PHC hash string (1-1024 printable ASCII characters)')
+  }
+  return passwordHash
+}
+
+function checkTime(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new SessionInputInvalid(field, 'must be an integer (epoch milliseconds)')
+  return value
+}
+
+function checkUser(user: UserRecord): UserRecord {
+  if (typeof user !== 'object' || user === null) throw new SessionInputInvalid('user', 'must be a user record')
+  return {
+    username: checkUsername(user.username),
+    passwordHash: checkHash(user.passwordHash),
+    createdAt: checkTime('createdAt', user.createdAt),
+    updatedAt: checkTime('updatedAt', user.updatedAt),
+  }
+}
+
+// ---- errors and migration -------------------------------------------------------------------
+
+/** Driver failures become `ERR_STORE_UNAVAILABLE`; the message names the operation and SQLite's code only. */
+function toStoreError(operation: string, error: unknown): Error {
+  if (error instanceof HallpassError) return error
+  const code = (error as { code?: unknown } | null)?.code
+  const suffix = typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? ` (${code})` : ''
+  return new StoreUnavailable(`SQLite users ${operation} failed${suffix}`, { cause: error })
+}
+
+function readVersion(db: Database.Database): number {
+  const table = db.prepare<[], number>("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hallpass_users_meta'").pluck().get()
+  if (table === undefined) return 0
+  const version = db.prepare<[], unknown>('SELECT version FROM hallpass_users_meta WHERE id = 1').pluck().safeIntegers(false).get()
+  return typeof version === 'number' ? version : 0
+}
+
+function refuseNewer(version: number): void {
+  if (version > SQLITE_USERS_SCHEMA_VERSION) {
+    throw new StoreUnavailable(`the user table schema (version ${version}) is newer than this hallpass supports (${SQLITE_USERS_SCHEMA_VERSION})`)
+  }
+}
+
+/**
+ * Reads the version first, outside any write transaction, so an up-to-date file needs no write
+ * lock (and a read-only connection still works); only a missing or older table takes the
+ * IMMEDIATE lock, re-reads under it, and migrates, so concurrent openers migrate once.
+ */
+function migrate(db: Database.Database): void {
+  const seen = readVersion(db)
+  refuseNewer(seen)
+  if (seen === SQLITE_USERS_SCHEMA_VERSION) return
+  const run = db.transaction(() => {
+    const current = readVersion(db)
+    refuseNewer(current)
+    if (current === SQLITE_USERS_SCHEMA_VERSION) return
+    for (const migration of USER_MIGRATIONS.slice(current)) db.exec(migration)
+    db.prepare<[number]>('INSERT INTO hallpass_users_meta (id, version) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET version = excluded.version').run(
+      SQLITE_USERS_SCHEMA_VERSION,
+    )
+  })
+  run.immediate()
+}
+
+/** Every statement, prepared once. */
+function prepareStatements(db: Database.Database) {
+  // safeIntegers(false): numbers come back as numbers even on a connection the caller switched
+  // to BigInt mode (timestamps are safe integers by construction).
+  return {
+    insert: db.prepare<[string, string, number, number]>(
+      'INSERT INTO hallpass_users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (username) DO NOTHING',
+    ),
+    select: db
+      .prepare<[string], UserRow>('SELECT username, password_hash, created_at, updated_at FROM hallpass_users WHERE username = ?')
+      .safeIntegers(false),
+    update: db.prepare<[string, number, string]>('UPDATE hallpass_users SET password_hash = ?, updated_at = ? WHERE username = ?'),
+    remove: db.prepare<[string]>('DELETE FROM hallpass_users WHERE username = ?'),
+    list: db
+      .prepare<[], Omit<UserRow, 'password_hash'>>('SELECT username, created_at, updated_at FROM hallpass_users ORDER BY username')
+      .safeIntegers(false),
+    count: db.prepare<[], number>('SELECT count(*) FROM hallpass_users').pluck().safeIntegers(false),
+  }
+}
+
+type Statements = ReturnType<typeof prepareStatements>
+
+// ---- the store ------------------------------------------------------------------------------
+
+/**
+ * Creates the user table on an open better-sqlite3 connection (if missing) and returns a
+ * `UserStore` on it. Throws `ERR_CONFIG_INVALID` for bad options and `ERR_STORE_UNAVAILABLE`
+ * when the table cannot be created or was written by a newer hallpass. Later driver failures
+ * reject with `ERR_STORE_UNAVAILABLE`; unacceptable input with `ERR_SESSION_INPUT_INVALID`.
+ *
+ * Reached through `openStore` (`hallpass/server`), which passes the session store's connection.
+ *
+ * @example
+ * import Database from 'better-sqlite3'
+ * const database = new Database('.hallpass/hallpass.db')
+ * const sessions = createSqliteStore({ database })
+ * const users = createSqliteUserStore({ database })
+ * await users.createUser({ username: 'alice', passwordHash: await hashPassword(password), createdAt: now, updatedAt: now })
+ */
+export function createSqliteUserStore(options: SqliteUserStoreOptions): UserStore {
+  if (typeof options !== 'object' || options === null) throw new ConfigInvalid('options', 'must be an object')
+  for (const key of Object.keys(options)) {
+    if (key !== 'database') throw new ConfigInvalid(key, 'is not a known option')
+  }
+  const db = options.database
+  if (typeof db !== 'object' || db === null || typeof db.prepare !== 'function' || typeof db.transaction !== 'function') {
+    throw new ConfigInvalid('database', 'must be an open better-sqlite3 Database')
+  }
+
+  let sql: Statements
+  try {
+    migrate(db)
+    sql = prepareStatements(db)
+  } catch (error) {
+    throw toStoreError('open', error)
+  }
+
+  const attempt = <T>(operation: string, body: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(body())
+    } catch (error) {
+      return Promise.reject(toStoreError(operation, error))
+    }
+  }
+
+  return {
+    createUser: (user) =>
+      attempt('createUser', () => {
+        const u = checkUser(user)
+        return sql.insert.run(u.username, u.passwordHash, u.createdAt, u.updatedAt).changes === 1
+      }),
+
+    getUser: (username) =>
+      attempt('getUser', (): UserRecord | undefined => {
+        if (!isStorable(username)) return undefined
+        const row = sql.select.get(username)
+        if (row === undefined) return undefined
+        return { username: row.username, passwordHash: row.password_hash, createdAt: row.created_at, updatedAt: row.updated_at }
+      }),
+
+    updatePassword: (username, passwordHash, now) =>
+      attempt('updatePassword', () => {
+        const hash = checkHash(passwordHash)
+        const at = checkTime('now', now)
+        if (!isStorable(username)) return false
+        return sql.update.run(hash, at, username).changes === 1
+      }),
+
+    deleteUser: (username) =>
+      attempt('deleteUser', () => {
+        if (!isStorable(username)) return false
+        return sql.remove.run(username).changes === 1
+      }),
+
+    listUsers: () =>
+      attempt('listUsers', (): UserSummary[] =>
+        sql.list.all().map((row) => ({ username: row.username, createdAt: row.created_at, updatedAt: row.updated_at })),
+      ),
+
+    countUsers: () => attempt('countUsers', () => sql.count.get() ?? 0),
+  }
+}

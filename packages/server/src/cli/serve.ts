@@ -1,0 +1,108 @@
+/**
+ * @module @hallpass/server/cli
+ *
+ * `hallpass serve` (and `hallpass-server serve`): runs the session server. Zero configuration gives SQLite and keys in
+ * `./.hallpass/`, a generated secret and a demo user; production sets `HALLPASS_*` variables
+ * or `--config`. SIGTERM/SIGINT stop accepting connections, let in-flight requests finish,
+ * then close the store.
+ */
+import type { FastifyInstance } from 'fastify'
+import { UsageError, type CliCommand, type CommandContext, type ParsedArgs } from 'hallpass/cli'
+import type { Runtime } from '../runtime.ts'
+import { CONFIG_OPTION, loadServerConfig } from './server-config.ts'
+
+const KEY_MAINTENANCE_MS = 60_000
+const PURGE_MS = 3_600_000
+
+export const serveCommand: CliCommand = {
+  name: 'serve',
+  summary: 'Run the session server (zero-config: SQLite in ./.hallpass, http://localhost:8080).',
+  usage: '[--config FILE] [--port N] [--host HOST]',
+  options: [
+    CONFIG_OPTION,
+    { name: 'port', type: 'string', value: 'N', help: 'Port to listen on (default 8080, or HALLPASS_PORT).' },
+    { name: 'host', type: 'string', value: 'HOST', help: 'Address to bind (default localhost, or HALLPASS_HOST).' },
+  ],
+  details: 'Configuration: HALLPASS_* environment variables and/or a JSON file; see the README.',
+  run,
+}
+
+async function run(args: ParsedArgs, context: CommandContext): Promise<number> {
+  if (args.positionals.length > 0) throw new UsageError('serve takes no arguments')
+  const env = { ...context.env }
+  const port = args.string('port')
+  const host = args.string('host')
+  if (port !== undefined) env.HALLPASS_PORT = port
+  if (host !== undefined) env.HALLPASS_HOST = host
+  // Port 0 asks for any free port, but the issuer (in every token) must name the real one: pick
+  // it now, before the configuration derives the issuer from it.
+  if (env.HALLPASS_PORT === '0') env.HALLPASS_PORT = String(await freePort(env.HALLPASS_HOST ?? 'localhost'))
+  const config = await loadServerConfig(args.string('config'), env)
+  // Loaded here, not at the top: `hallpass token …` lists this command without loading Fastify.
+  const [{ openRuntime }, { buildServer }, { formatBanner }] = await Promise.all([import('../runtime.ts'), import('../app.ts'), import('../banner.ts')])
+  const runtime = await openRuntime(config, { env })
+  let app: FastifyInstance
+  try {
+    app = await buildServer(runtime.context)
+    await app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    await runtime.close()
+    throw error
+  }
+  const address = app.server.address()
+  const listening = typeof address === 'object' && address !== null ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address)
+  const demo = /password "([^"]+)"/.exec(runtime.notices.join('\n'))?.[1]
+  context.stdout(formatBanner(runtime, listening, demo))
+  return waitForShutdown(app, runtime)
+}
+
+function waitForShutdown(app: FastifyInstance, runtime: Runtime): Promise<number> {
+  const { sessions } = runtime.context
+  const maintenance = setInterval(() => {
+    sessions.keys.maintain().catch((error: unknown) => app.log.error({ err: error }, 'key maintenance failed'))
+  }, KEY_MAINTENANCE_MS)
+  const purge = setInterval(() => {
+    sessions.store.purgeExpired(Date.now()).catch((error: unknown) => app.log.error({ err: error }, 'purge failed'))
+  }, PURGE_MS)
+  return new Promise((resolve) => {
+    let stopping = false
+    const stop = (signal: string): void => {
+      if (stopping) return
+      stopping = true
+      app.log.info({ signal }, 'shutting down: finishing in-flight requests')
+      clearInterval(maintenance)
+      clearInterval(purge)
+      // Open SSE streams would hold close() forever: end them first.
+      app.server.closeIdleConnections()
+      void (async () => {
+        let status = 0
+        try {
+          await runtime.context.feed.close()
+          const closing = app.close()
+          setTimeout(() => app.server.closeAllConnections(), 10_000).unref()
+          await closing
+          await runtime.close()
+        } catch (error) {
+          app.log.error({ err: error }, 'shutdown failed')
+          status = 1
+        }
+        resolve(status)
+      })()
+    }
+    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => stop('SIGINT'))
+  })
+}
+
+/** A port that was free a moment ago on `host`. */
+async function freePort(host: string): Promise<number> {
+  const { createServer } = await import('node:net')
+  const probe = createServer()
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject)
+    probe.listen(0, host, resolve)
+  })
+  const address = probe.address()
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return typeof address === 'object' && address !== null ? address.port : 0
+}

@@ -1,0 +1,148 @@
+/**
+ * @module @hallpass/server/cli
+ *
+ * `hallpass users add|passwd|remove|list`: the built-in user table, on the store the server
+ * uses (same `--config` / `HALLPASS_DATABASE_URL`). Passwords are read from standard input
+ * (one line) so they never appear in shell history or `ps`; `--generate` makes a random one
+ * and prints it once.
+ */
+import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS, type SessionStore } from 'hallpass'
+import { CliError, sanitizeForTerminal, UsageError, type CliCommand, type CommandContext, type ParsedArgs } from 'hallpass/cli'
+import { SessionInputInvalid } from 'hallpass/errors'
+import { normalizeUsername } from 'hallpass/users'
+import type { ServerConfig } from '../config.ts'
+import type { OpenedStore } from '../runtime.ts'
+import { CONFIG_OPTION, loadServerConfig } from './server-config.ts'
+
+const GENERATE_OPTION = { name: 'generate', type: 'boolean', help: 'Generate a random password and print it once.' } as const
+
+async function withUsers<T>(args: ParsedArgs, context: CommandContext, work: (opened: OpenedStore, config: ServerConfig) => Promise<T>): Promise<T> {
+  const config = await loadServerConfig(args.string('config'), context.env)
+  const url = config.databaseUrl || `sqlite:${resolve(config.dataDir, 'hallpass.db')}`
+  if (url.startsWith('sqlite:')) {
+    const { mkdirSync } = await import('node:fs')
+    mkdirSync(resolve(config.dataDir), { recursive: true, mode: 0o700 })
+  }
+  const { openStore } = await import('../runtime.ts')
+  const opened = await openStore(url)
+  try {
+    return await work(opened, config)
+  } finally {
+    await opened.close()
+  }
+}
+
+function usernameArgument(args: ParsedArgs): string {
+  if (args.positionals.length !== 1) throw new UsageError('expected exactly one USERNAME')
+  try {
+    return normalizeUsername(args.positionals[0])
+  } catch {
+    throw new UsageError('USERNAME must be 1-128 characters without spaces or control characters')
+  }
+}
+
+async function passwordFrom(args: ParsedArgs, context: CommandContext): Promise<{ password: string; generated: boolean }> {
+  if (args.flag('generate')) return { password: randomBytes(15).toString('base64url'), generated: true }
+  if (context.stdinIsTty) throw new UsageError('pipe the password on standard input (or use --generate)')
+  const password = (await context.readStdin(4096)).toString('utf8').replace(/\r?\n$/, '')
+  return { password, generated: false }
+}
+
+async function hash(password: string): Promise<string> {
+  try {
+    // argon2 is a native module: loaded by the commands that hash, not by `hallpass --help`.
+    const { hashPassword } = await import('../passwords.ts')
+    return await hashPassword(password)
+  } catch (error) {
+    if (error instanceof SessionInputInvalid) throw new CliError(error.message)
+    throw error
+  }
+}
+
+export const usersAddCommand: CliCommand = {
+  name: 'users add',
+  summary: 'Add a user to the built-in user table (password on stdin, or --generate).',
+  usage: '[--config FILE] [--generate] USERNAME',
+  options: [CONFIG_OPTION, GENERATE_OPTION],
+  async run(args, context) {
+    const username = usernameArgument(args)
+    const { password, generated } = await passwordFrom(args, context)
+    const passwordHash = await hash(password)
+    return withUsers(args, context, async ({ users }) => {
+      const now = context.now()
+      if (!(await users.createUser({ username, passwordHash, createdAt: now, updatedAt: now }))) throw new CliError(`user "${sanitizeForTerminal(username)}" already exists`)
+      context.stdout(generated ? `added ${username}; password: ${password}\n` : `added ${username}\n`)
+      return 0
+    })
+  },
+}
+
+/**
+ * Revokes every session of a user through the store, as a logout-all would: each feed entry
+ * lasts as long as the sessions' access tokens can (the store raises it to each session's own
+ * bound), so every verifier refuses them within a second.
+ */
+async function revokeSessionsOf(store: SessionStore, config: ServerConfig, username: string, reason: string, now: number): Promise<number> {
+  const feedExp = Math.ceil(now / 1000) + config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS
+  return (await store.revokeSubjectSessions({ subject: username, exceptId: undefined, now, reason, feedExp })).length
+}
+
+export const usersPasswdCommand: CliCommand = {
+  name: 'users passwd',
+  summary: "Set a user's password (stdin, or --generate) and sign the user out everywhere (unless --keep-sessions).",
+  usage: '[--config FILE] [--generate] [--keep-sessions] USERNAME',
+  options: [
+    CONFIG_OPTION,
+    GENERATE_OPTION,
+    { name: 'keep-sessions', type: 'boolean', help: 'Leave the sessions signed in with the old password alive.' },
+  ],
+  async run(args, context) {
+    const username = usernameArgument(args)
+    const { password, generated } = await passwordFrom(args, context)
+    const passwordHash = await hash(password)
+    return withUsers(args, context, async ({ users, store }, config) => {
+      const now = context.now()
+      if (!(await users.updatePassword(username, passwordHash, now))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
+      // A changed password is often a stolen one: the sessions opened with it end too.
+      const revoked = args.flag('keep-sessions') ? undefined : await revokeSessionsOf(store, config, username, 'password_changed', now)
+      const sessions = revoked === undefined ? 'sessions kept' : `revoked ${revoked} session(s)`
+      context.stdout(generated ? `password of ${username} changed; new password: ${password}; ${sessions}\n` : `password of ${username} changed; ${sessions}\n`)
+      return 0
+    })
+  },
+}
+
+export const usersRemoveCommand: CliCommand = {
+  name: 'users remove',
+  summary: 'Remove a user (their sessions stay until revoked: use the API to log them out).',
+  usage: '[--config FILE] USERNAME',
+  options: [CONFIG_OPTION],
+  async run(args, context) {
+    const username = usernameArgument(args)
+    return withUsers(args, context, async ({ users, store }, config) => {
+      if (!(await users.deleteUser(username))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
+      // A removed user must not keep working sessions.
+      const revoked = await revokeSessionsOf(store, config, username, 'user_removed', context.now())
+      context.stdout(`removed ${username}; revoked ${revoked} session(s)\n`)
+      return 0
+    })
+  },
+}
+
+export const usersListCommand: CliCommand = {
+  name: 'users list',
+  summary: 'List the users of the built-in user table.',
+  usage: '[--config FILE] [--json]',
+  options: [CONFIG_OPTION, { name: 'json', type: 'boolean', help: 'Print JSON.' }],
+  async run(args, context) {
+    if (args.positionals.length > 0) throw new UsageError('users list takes no arguments')
+    return withUsers(args, context, async ({ users }) => {
+      const list = await users.listUsers()
+      if (args.flag('json')) context.stdout(`${JSON.stringify(list.map((u) => ({ username: u.username, createdAt: new Date(u.createdAt).toISOString(), updatedAt: new Date(u.updatedAt).toISOString() })))}\n`)
+      else for (const user of list) context.stdout(`${sanitizeForTerminal(user.username)}\t${new Date(user.createdAt).toISOString()}\n`)
+      return 0
+    })
+  },
+}

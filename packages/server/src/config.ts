@@ -1,0 +1,354 @@
+/**
+ * @module hallpass/server
+ *
+ * Server configuration: defaults ← JSON config file ← `HALLPASS_*` environment variables,
+ * checked against a JSON Schema at boot (unknown keys are errors), then deep-frozen. A bad value
+ * stops the server with a message naming the field and what is allowed. Secrets are kept out
+ * of `redactConfig`, which is what gets logged.
+ */
+import { Ajv, type ErrorObject } from 'ajv'
+import { parseDuration } from 'hallpass/cli'
+import { ConfigInvalid } from 'hallpass/errors'
+import { JWS_ALGORITHMS, type JwsAlgorithm } from 'hallpass'
+
+export interface RateLimitRule {
+  readonly max: number
+  readonly windowSeconds: number
+}
+
+export interface ServerConfig {
+  readonly issuer: string
+  readonly host: string
+  readonly port: number
+  readonly dataDir: string
+  /** `sqlite:<path>`, `postgres://…` or `redis://…`. */
+  readonly databaseUrl: string
+  /** Set by the loader from `HALLPASS_SECRET`, the secret file, or the generated one. Never logged. */
+  readonly secret: string | undefined
+  readonly secretFile: string | undefined
+  readonly algorithm: JwsAlgorithm
+  readonly audience: readonly string[]
+  readonly accessTokenTtlSeconds: number
+  readonly refreshIdleTimeoutSeconds: number
+  readonly refreshAbsoluteLifetimeSeconds: number
+  readonly reuseWindowSeconds: number
+  readonly keyRotationIntervalSeconds: number
+  readonly keyPublishLeadSeconds: number
+  readonly jwksMaxAgeSeconds: number
+  readonly cookies: { readonly enabled: boolean; readonly name: string; readonly secure: boolean }
+  readonly corsOrigins: readonly string[]
+  /** Proxies whose X-Forwarded-For is believed: false, true (any), a hop count, or addresses/CIDRs. */
+  readonly trustProxy: boolean | number | readonly string[]
+  /** Bearer key for `POST /sessions` and the OAuth endpoints (admin/trusted backends). Never logged. */
+  readonly adminApiKey: string | undefined
+  /** Confidential clients for introspection/revocation: client_id → secret. Never logged. */
+  readonly clients: Readonly<Record<string, string>>
+  readonly revocationFeed: {
+    /**
+     * `public`: any client may follow the feed (it carries session ids and expiry times only);
+     * `clients`: HTTP Basic with one of `clients` (or the admin key as a bearer token).
+     */
+    readonly access: 'public' | 'clients'
+    /** Subscribers at once, in total. */
+    readonly maxSubscribers: number
+    /** Subscribers at once from one address (an IPv6 /64 counts as one). */
+    readonly maxSubscribersPerAddress: number
+  }
+  readonly rateLimits: {
+    readonly loginPerIp: RateLimitRule
+    readonly loginPerUsername: RateLimitRule
+    readonly refreshPerIp: RateLimitRule
+  }
+  readonly bodyLimitBytes: number
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+  /** Create a demo user on first start (zero-config mode). */
+  readonly demoUser: boolean
+}
+
+const DURATION_FIELDS = {
+  accessTokenTtl: { key: 'accessTokenTtlSeconds', min: 30, max: 86_400 },
+  refreshIdleTimeout: { key: 'refreshIdleTimeoutSeconds', min: 60, max: 365 * 86_400 },
+  refreshAbsoluteLifetime: { key: 'refreshAbsoluteLifetimeSeconds', min: 60, max: 365 * 86_400 },
+  reuseWindow: { key: 'reuseWindowSeconds', min: 0, max: 300 },
+  keyRotationInterval: { key: 'keyRotationIntervalSeconds', min: 3600, max: 365 * 86_400 },
+  keyPublishLead: { key: 'keyPublishLeadSeconds', min: 60, max: 30 * 86_400 },
+  jwksMaxAge: { key: 'jwksMaxAgeSeconds', min: 0, max: 86_400 },
+} as const
+
+const DURATION = { type: 'string', pattern: '^[0-9]{1,10}[smhd]$' }
+const RULE = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['max', 'window'],
+  properties: { max: { type: 'integer', minimum: 1, maximum: 1_000_000 }, window: DURATION },
+}
+
+/** The JSON Schema of the config file (durations as `10m` strings, as users write them). */
+export const CONFIG_FILE_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    issuer: { type: 'string', pattern: '^https?://[^\\s#?]+$', maxLength: 512 },
+    host: { type: 'string', minLength: 1, maxLength: 255 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    dataDir: { type: 'string', minLength: 1 },
+    databaseUrl: { type: 'string', pattern: '^(sqlite:|postgres://|postgresql://|redis://|rediss://)' },
+    secretFile: { type: 'string', minLength: 1 },
+    algorithm: { enum: [...JWS_ALGORITHMS] },
+    audience: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 256 }, maxItems: 16 },
+    accessTokenTtl: DURATION,
+    refreshIdleTimeout: DURATION,
+    refreshAbsoluteLifetime: DURATION,
+    reuseWindow: DURATION,
+    keyRotationInterval: DURATION,
+    keyPublishLead: DURATION,
+    jwksMaxAge: DURATION,
+    cookies: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        enabled: { type: 'boolean' },
+        name: { type: 'string', pattern: '^__(Host|Secure)-[A-Za-z0-9_]{1,64}$' },
+        secure: { type: 'boolean' },
+      },
+    },
+    corsOrigins: { type: 'array', items: { type: 'string', pattern: '^https?://[^/\\s]+$' }, maxItems: 64 },
+    trustProxy: {
+      anyOf: [
+        { type: 'boolean' },
+        { type: 'integer', minimum: 0, maximum: 16 },
+        { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, maxItems: 64 },
+      ],
+    },
+    adminApiKeyFile: { type: 'string', minLength: 1 },
+    clients: { type: 'object', additionalProperties: { type: 'string', minLength: 32, maxLength: 256 }, propertyNames: { pattern: '^[A-Za-z0-9_.-]{1,64}$' } },
+    revocationFeed: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        access: { enum: ['public', 'clients'] },
+        maxSubscribers: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+        maxSubscribersPerAddress: { type: 'integer', minimum: 1, maximum: 1_000_000 },
+      },
+    },
+    rateLimits: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { loginPerIp: RULE, loginPerUsername: RULE, refreshPerIp: RULE },
+    },
+    bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 1_048_576 },
+    logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
+    demoUser: { type: 'boolean' },
+  },
+} as const
+
+/** Environment variables and the config field each sets. Lists are comma-separated. */
+export const ENVIRONMENT_VARIABLES: Readonly<Record<string, { field: string; kind: 'string' | 'integer' | 'boolean' | 'list' | 'trustProxy' | 'clients' }>> = Object.freeze({
+  HALLPASS_ISSUER: { field: 'issuer', kind: 'string' },
+  HALLPASS_HOST: { field: 'host', kind: 'string' },
+  HALLPASS_PORT: { field: 'port', kind: 'integer' },
+  HALLPASS_DATA_DIR: { field: 'dataDir', kind: 'string' },
+  HALLPASS_DATABASE_URL: { field: 'databaseUrl', kind: 'string' },
+  HALLPASS_SECRET_FILE: { field: 'secretFile', kind: 'string' },
+  HALLPASS_ALGORITHM: { field: 'algorithm', kind: 'string' },
+  HALLPASS_AUDIENCE: { field: 'audience', kind: 'list' },
+  HALLPASS_ACCESS_TOKEN_TTL: { field: 'accessTokenTtl', kind: 'string' },
+  HALLPASS_REFRESH_IDLE_TIMEOUT: { field: 'refreshIdleTimeout', kind: 'string' },
+  HALLPASS_REFRESH_ABSOLUTE_LIFETIME: { field: 'refreshAbsoluteLifetime', kind: 'string' },
+  HALLPASS_REUSE_WINDOW: { field: 'reuseWindow', kind: 'string' },
+  HALLPASS_KEY_ROTATION_INTERVAL: { field: 'keyRotationInterval', kind: 'string' },
+  HALLPASS_KEY_PUBLISH_LEAD: { field: 'keyPublishLead', kind: 'string' },
+  HALLPASS_JWKS_MAX_AGE: { field: 'jwksMaxAge', kind: 'string' },
+  HALLPASS_CORS_ORIGINS: { field: 'corsOrigins', kind: 'list' },
+  HALLPASS_TRUST_PROXY: { field: 'trustProxy', kind: 'trustProxy' },
+  HALLPASS_ADMIN_API_KEY_FILE: { field: 'adminApiKeyFile', kind: 'string' },
+  HALLPASS_CLIENTS: { field: 'clients', kind: 'clients' },
+  HALLPASS_FEED_ACCESS: { field: 'revocationFeed.access', kind: 'string' },
+  HALLPASS_FEED_MAX_SUBSCRIBERS: { field: 'revocationFeed.maxSubscribers', kind: 'integer' },
+  HALLPASS_FEED_MAX_SUBSCRIBERS_PER_ADDRESS: { field: 'revocationFeed.maxSubscribersPerAddress', kind: 'integer' },
+  HALLPASS_BODY_LIMIT: { field: 'bodyLimitBytes', kind: 'integer' },
+  HALLPASS_LOG_LEVEL: { field: 'logLevel', kind: 'string' },
+  HALLPASS_DEMO_USER: { field: 'demoUser', kind: 'boolean' },
+  HALLPASS_COOKIES: { field: 'cookies.enabled', kind: 'boolean' },
+  HALLPASS_COOKIE_SECURE: { field: 'cookies.secure', kind: 'boolean' },
+})
+
+/** Secret-bearing variables read directly (never through the file, never logged). */
+export const SECRET_VARIABLES = ['HALLPASS_SECRET', 'HALLPASS_ADMIN_API_KEY'] as const
+
+const ajv = new Ajv({ allErrors: false, strict: true })
+const validateFile = ajv.compile(CONFIG_FILE_SCHEMA)
+
+export interface ConfigSources {
+  /** Parsed JSON of the config file, if any. */
+  file?: unknown
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+/** Merges and validates the sources. Secrets from files are resolved later by the loader. */
+export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
+  const env = sources.env ?? {}
+  const raw: Record<string, unknown> = structuredCloneJson(sources.file ?? {}, 'config file')
+  for (const [name, { field, kind }] of Object.entries(ENVIRONMENT_VARIABLES)) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    setPath(raw, field, parseEnvValue(name, value, kind))
+  }
+  if (!validateFile(raw)) throw schemaError(validateFile.errors ?? [])
+  const input = raw as Record<string, never>
+
+  const port = (input.port as number | undefined) ?? 8080
+  const durations: Record<string, number> = {}
+  const durationDefaults: Record<string, string> = {
+    accessTokenTtl: '10m', refreshIdleTimeout: '7d', refreshAbsoluteLifetime: '30d', reuseWindow: '10s',
+    keyRotationInterval: '30d', keyPublishLead: '1h', jwksMaxAge: '5m',
+  }
+  for (const [name, spec] of Object.entries(DURATION_FIELDS)) {
+    durations[spec.key] = parseDuration((input[name]) ?? durationDefaults[name], { path: name, minSeconds: spec.min, maxSeconds: spec.max })
+  }
+  if (durations.refreshIdleTimeoutSeconds! > durations.refreshAbsoluteLifetimeSeconds!) {
+    throw new ConfigInvalid('refreshIdleTimeout', 'must not be longer than refreshAbsoluteLifetime')
+  }
+  // Publish-then-use: a new key must sit in the JWKS longer than any verifier caches it.
+  if (durations.keyPublishLeadSeconds! < durations.jwksMaxAgeSeconds! * 2) {
+    throw new ConfigInvalid('keyPublishLead', 'must be at least twice jwksMaxAge, so verifiers see a key before it signs')
+  }
+  if (durations.keyPublishLeadSeconds! >= durations.keyRotationIntervalSeconds!) {
+    throw new ConfigInvalid('keyPublishLead', 'must be shorter than keyRotationInterval')
+  }
+  const host = (input.host as string | undefined) ?? 'localhost'
+  const rateLimits = (input.rateLimits ?? {}) as Record<string, { max: number; window: string } | undefined>
+  const rule = (name: string, max: number, window: string): RateLimitRule => ({
+    max: rateLimits[name]?.max ?? max,
+    windowSeconds: parseDuration(rateLimits[name]?.window ?? window, { path: `rateLimits.${name}.window`, minSeconds: 1, maxSeconds: 86_400 }),
+  })
+  const cookies = (input.cookies ?? {}) as { enabled?: boolean; name?: string; secure?: boolean }
+  const feed = (input.revocationFeed ?? {}) as { access?: 'public' | 'clients'; maxSubscribers?: number; maxSubscribersPerAddress?: number }
+  const config: ServerConfig = {
+    issuer: stripTrailingSlash((input.issuer as string | undefined) ?? `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`),
+    host,
+    port,
+    dataDir: (input.dataDir as string | undefined) ?? '.hallpass',
+    databaseUrl: (input.databaseUrl as string | undefined) ?? '',
+    secret: undefined,
+    secretFile: input.secretFile,
+    algorithm: (input.algorithm as JwsAlgorithm | undefined) ?? 'ES256',
+    audience: (input.audience as string[] | undefined) ?? [],
+    accessTokenTtlSeconds: durations.accessTokenTtlSeconds!,
+    refreshIdleTimeoutSeconds: durations.refreshIdleTimeoutSeconds!,
+    refreshAbsoluteLifetimeSeconds: durations.refreshAbsoluteLifetimeSeconds!,
+    reuseWindowSeconds: durations.reuseWindowSeconds!,
+    keyRotationIntervalSeconds: durations.keyRotationIntervalSeconds!,
+    keyPublishLeadSeconds: durations.keyPublishLeadSeconds!,
+    jwksMaxAgeSeconds: durations.jwksMaxAgeSeconds!,
+    cookies: { enabled: cookies.enabled ?? true, name: cookies.name ?? '__Host-hallpass_rt', secure: cookies.secure ?? true },
+    corsOrigins: (input.corsOrigins as string[] | undefined) ?? [],
+    trustProxy: (input.trustProxy as boolean | number | string[] | undefined) ?? false,
+    adminApiKey: undefined,
+    clients: (input.clients as Record<string, string> | undefined) ?? {},
+    revocationFeed: {
+      access: feed.access ?? 'public',
+      maxSubscribers: feed.maxSubscribers ?? 10_000,
+      maxSubscribersPerAddress: Math.min(feed.maxSubscribersPerAddress ?? 64, feed.maxSubscribers ?? 10_000),
+    },
+    rateLimits: {
+      loginPerIp: rule('loginPerIp', 30, '1m'),
+      loginPerUsername: rule('loginPerUsername', 10, '5m'),
+      refreshPerIp: rule('refreshPerIp', 120, '1m'),
+    },
+    bodyLimitBytes: (input.bodyLimitBytes as number | undefined) ?? 16_384,
+    logLevel: (input.logLevel as ServerConfig['logLevel'] | undefined) ?? 'info',
+    demoUser: (input.demoUser as boolean | undefined) ?? true,
+  }
+  if (config.cookies.name.startsWith('__Host-') && !config.cookies.secure) {
+    throw new ConfigInvalid('cookies.secure', 'must be true for a __Host- cookie (RFC 6265bis §4.1.3.2)')
+  }
+  return config
+}
+
+/** The config with every secret replaced, safe to log or print. */
+export function redactConfig(config: ServerConfig): Record<string, unknown> {
+  return {
+    ...config,
+    secret: config.secret === undefined ? undefined : '[redacted]',
+    adminApiKey: config.adminApiKey === undefined ? undefined : '[redacted]',
+    clients: Object.fromEntries(Object.keys(config.clients).map((id) => [id, '[redacted]'])),
+    databaseUrl: config.databaseUrl.replace(/\/\/([^@/]*)@/, '//[redacted]@'),
+  }
+}
+
+/** Freezes an object and everything reachable from it. */
+export function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value)
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key])
+  }
+  return value
+}
+
+function parseEnvValue(name: string, value: string, kind: string): unknown {
+  switch (kind) {
+    case 'integer':
+      if (!/^[0-9]{1,9}$/.test(value)) throw new ConfigInvalid(name, 'must be a whole number')
+      return Number(value)
+    case 'boolean':
+      if (value === 'true' || value === '1') return true
+      if (value === 'false' || value === '0') return false
+      throw new ConfigInvalid(name, 'must be true or false')
+    case 'list':
+      return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0)
+    case 'trustProxy':
+      if (value === 'true' || value === 'false') return value === 'true'
+      if (/^[0-9]{1,2}$/.test(value)) return Number(value)
+      return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0)
+    case 'clients': {
+      const clients: Record<string, string> = {}
+      for (const pair of value.split(',')) {
+        const colon = pair.indexOf(':')
+        if (colon <= 0) throw new ConfigInvalid(name, 'must be id:secret pairs separated by commas')
+        // Defined, not assigned: an id "__proto__" is a client like any other.
+        Object.defineProperty(clients, pair.slice(0, colon).trim(), { value: pair.slice(colon + 1).trim(), enumerable: true, writable: true, configurable: true })
+      }
+      return clients
+    }
+    default:
+      return value
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
+  const parts = path.split('.')
+  let node = target
+  for (const part of parts.slice(0, -1)) {
+    const child = node[part]
+    if (typeof child !== 'object' || child === null || Array.isArray(child)) node[part] = {}
+    node = node[part] as Record<string, unknown>
+  }
+  node[parts.at(-1)!] = value
+}
+
+function structuredCloneJson(value: unknown, what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ConfigInvalid(what, 'must be a JSON object')
+  return JSON.parse(JSON.stringify(value)) as Record<string, unknown>
+}
+
+function schemaError(errors: ErrorObject[]): ConfigInvalid {
+  const error = errors[0]
+  if (error === undefined) return new ConfigInvalid('config', 'is invalid')
+  const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'config'
+  if (error.keyword === 'additionalProperties') {
+    const extra = (error.params as { additionalProperty: string }).additionalProperty
+    return new ConfigInvalid(path === 'config' ? extra : `${path}.${extra}`, 'is not a known setting')
+  }
+  if (error.keyword === 'enum') {
+    return new ConfigInvalid(path, `must be one of: ${(error.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`)
+  }
+  if (error.keyword === 'pattern' && (error.params as { pattern: string }).pattern === DURATION.pattern) {
+    return new ConfigInvalid(path, 'must be a duration like 30s, 10m, 1h or 7d')
+  }
+  return new ConfigInvalid(path, error.message ?? 'is invalid')
+}
+
+function stripTrailingSlash(url: string): string {
+  return url.endsWith('/') ? url.slice(0, -1) : url
+}

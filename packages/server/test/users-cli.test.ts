@@ -1,0 +1,182 @@
+// `hallpass users add|passwd|remove|list` as an operator runs them: child processes on a temp
+// data dir, passwords on standard input, next to a running server on the same SQLite file.
+// A changed password takes effect at the next login; a removed user's sessions die at once,
+// and the server's revocation feed reports them.
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import { runCommand, type CliCommand, type CommandContext } from '../../hallpass/src/cli/command.ts'
+import { usersAddCommand, usersListCommand, usersPasswdCommand, usersRemoveCommand } from '../src/cli/users.ts'
+import { buildServer, openRuntime, resolveConfig, type Runtime } from '../src/index.ts'
+import { assertError, openSse } from './harness.ts'
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+interface Run {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+describe('hallpass users … on the data dir of a running server', () => {
+  let dataDir: string
+  let runtime: Runtime
+  let app: FastifyInstance
+  let base: string
+
+  const hallpass = (args: string[], stdin = ''): Promise<Run> =>
+    new Promise((resolve, reject) => {
+      const env: NodeJS.ProcessEnv = {}
+      for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('HALLPASS_') && key !== 'NODE_TEST_CONTEXT') env[key] = value
+      env.HALLPASS_DATA_DIR = dataDir
+      const child = execFile(process.execPath, ['--import', 'tsx', 'packages/hallpass/src/cli/main.ts', ...args], { cwd: REPO_ROOT, env, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
+        if (error === null) resolve({ code: 0, stdout, stderr })
+        else if (typeof error.code === 'number') resolve({ code: error.code, stdout, stderr })
+        else reject(new Error(`hallpass did not exit normally: ${stderr}`, { cause: error }))
+      })
+      child.stdin!.end(stdin)
+    })
+
+  // In-process (the same command modules main.ts dispatches to): a child process each would
+  // cost a second of tsx start-up for what is argument handling.
+  const inProcess = async (command: CliCommand, argv: string[], stdin: string | undefined): Promise<Run> => {
+    let stdout = ''
+    let stderr = ''
+    const context: CommandContext = {
+      stdout: (text) => void (stdout += text),
+      stderr: (text) => void (stderr += text),
+      readStdin: () => Promise.resolve(Buffer.from(stdin ?? '')),
+      stdinIsTty: stdin === undefined,
+      now: Date.now,
+      env: { HALLPASS_DATA_DIR: dataDir },
+    }
+    return { code: await runCommand(command, argv, context), stdout, stderr }
+  }
+
+  const login = (username: string, password: string): Promise<Response> =>
+    fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) })
+
+  before(async () => {
+    dataDir = join(await mkdtemp(join(tmpdir(), 'hallpass-users-cli-')), 'data')
+    // The operator adds the first user before the server ever ran: the CLI creates the data dir.
+    const added = await hallpass(['users', 'add', 'Alice'], 'first-password-1\n')
+    assert.equal(added.code, 0, added.stderr)
+    assert.equal(added.stdout, 'added alice\n')
+    const config = resolveConfig({ file: { dataDir, demoUser: false, logLevel: 'silent', issuer: 'https://auth.hallpass.test' } })
+    runtime = await openRuntime(config, { env: {} })
+    app = await buildServer(runtime.context, { logger: false })
+    await app.listen({ port: 0, host: '127.0.0.1' })
+    base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`
+  })
+  after(async () => {
+    await app?.close()
+    await runtime?.close()
+    await rm(join(dataDir, '..'), { recursive: true, force: true })
+  })
+
+  test('add --generate prints a password that works; a duplicate add changes nothing', async () => {
+    const [generated, again] = await Promise.all([hallpass(['users', 'add', '--generate', 'carol']), hallpass(['users', 'add', 'ALICE'], 'another-password\n')])
+    assert.equal(generated.code, 0, generated.stderr)
+    const password = /^added carol; password: (\S+)\n$/.exec(generated.stdout)?.[1]
+    assert.ok(password !== undefined && password.length >= 16, generated.stdout)
+    assert.equal((await login('carol', password)).status, 200, 'the generated password works')
+    assert.equal(again.code, 1)
+    assert.match(again.stderr, /already exists/)
+    assert.equal((await login('alice', 'another-password')).status, 400, 'the duplicate add changed nothing')
+  })
+
+  test('operator mistakes: usage errors (2) and failures (1), nothing echoed, nothing changed', async () => {
+    const before = (await inProcess(usersListCommand, ['--json'], '')).stdout
+    const cases: Array<[CliCommand, string[], string | undefined, number, RegExp]> = [
+      [usersAddCommand, ['bad name'], 'some-password-1\n', 2, /USERNAME/],
+      [usersAddCommand, ['bob'], 'short\n', 1, /password/],
+      [usersAddCommand, ['bob'], '', 1, /password/],
+      [usersAddCommand, ['bob'], undefined, 2, /standard input/],
+      [usersAddCommand, ['bob', 'extra'], 'some-password-1\n', 2, /USERNAME/],
+      [usersPasswdCommand, ['nobody'], 'whatever-password\n', 1, /no user "nobody"/],
+      [usersRemoveCommand, ['nobody'], '', 1, /no user "nobody"/],
+      [usersRemoveCommand, [], '', 2, /USERNAME/],
+      [usersListCommand, ['extra'], '', 2, /no arguments/],
+    ]
+    for (const [command, argv, stdin, code, message] of cases) {
+      const result = await inProcess(command, argv, stdin)
+      assert.equal(result.code, code, `${command.name} ${argv.join(' ')}: ${result.stderr}`)
+      assert.match(result.stderr, message)
+      assert.equal(result.stdout, '')
+      if (stdin !== undefined && stdin.trim() !== '') assert.equal(result.stderr.includes(stdin.trim()), false, 'the password is not echoed')
+    }
+    assert.equal((await inProcess(usersListCommand, ['--json'], '')).stdout, before, 'nothing changed')
+  })
+
+  test('list: names and dates, no hashes', async () => {
+    const [text, json] = await Promise.all([inProcess(usersListCommand, [], ''), hallpass(['users', 'list', '--json'])])
+    assert.equal(text.code, 0, text.stderr)
+    assert.deepEqual(text.stdout.trim().split('\n').map((line) => line.split('\t')[0]), ['alice', 'carol'])
+    const users = JSON.parse(json.stdout) as Array<Record<string, unknown>>
+    assert.deepEqual(users.map((u) => u.username), ['alice', 'carol'])
+    for (const user of users) {
+      assert.deepEqual(Object.keys(user).sort(), ['createdAt', 'updatedAt', 'username'])
+      assert.ok(!Number.isNaN(Date.parse(user.createdAt as string)))
+    }
+    assert.equal(json.stdout.includes('argon2'), false)
+  })
+
+  test('passwd: the new password works at the next login, the old one no longer; the old sessions end (unless --keep-sessions)', async () => {
+    const me = async (token: string): Promise<number> => (await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status
+    const before = (await (await login('alice', 'first-password-1')).json()) as Record<string, string>
+    assert.equal(await me(before.access_token!), 200)
+    const changed = await hallpass(['users', 'passwd', 'alice'], 'interim-password-1\n')
+    assert.equal(changed.code, 0, changed.stderr)
+    assert.match(changed.stdout, /^password of alice changed; revoked [1-9][0-9]* session\(s\)\n$/)
+    assertError(await parse(await login('alice', 'first-password-1')), 400, 'invalid_grant')
+    // A changed password is often a stolen one: the sessions opened with it are over.
+    assert.equal(await me(before.access_token!), 401)
+    assertError(await parse(await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: before.refresh_token }) })), 400, 'invalid_grant')
+
+    const kept = (await (await login('alice', 'interim-password-1')).json()) as Record<string, string>
+    const keeping = await hallpass(['users', 'passwd', '--keep-sessions', 'alice'], 'second-password-2\n')
+    assert.equal(keeping.code, 0, keeping.stderr)
+    assert.equal(keeping.stdout, 'password of alice changed; sessions kept\n')
+    assert.equal(await me(kept.access_token!), 200)
+    assertError(await parse(await login('alice', 'interim-password-1')), 400, 'invalid_grant')
+    assert.equal((await login('alice', 'second-password-2')).status, 200)
+  })
+
+  test('remove: the user is gone and every session of theirs is revoked, on the feed too', async () => {
+    const sessions = await Promise.all([login('alice', 'second-password-2'), login('alice', 'second-password-2')].map(async (r) => (await r).json() as Promise<Record<string, string>>))
+    const feed = await openSse(`${base}/auth/revocations`)
+    try {
+      assert.ok(await feed.next(3000, 'ready'), 'the snapshot is in')
+      const removed = await hallpass(['users', 'remove', 'alice'])
+      assert.equal(removed.code, 0, removed.stderr)
+      // Two sessions here, plus the two the passwd test left alive.
+      assert.equal(removed.stdout, 'removed alice; revoked 4 session(s)\n')
+      const sids = new Set<string>()
+      for (let i = 0; i < 4; i++) {
+        const event = await feed.next(3000)
+        assert.ok(event !== undefined, `revocation ${i + 1} of 4 reached the running server's feed`)
+        sids.add(JSON.parse(event.data).sid)
+      }
+      for (const s of sessions) assert.ok(sids.has(s.session_id!))
+    } finally {
+      feed.close()
+    }
+    for (const s of sessions) {
+      assertError(await parse(await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${s.access_token}` } })), 401, 'invalid_token')
+      assertError(await parse(await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: s.refresh_token }) })), 400, 'invalid_grant')
+    }
+    assertError(await parse(await login('alice', 'second-password-2')), 400, 'invalid_grant')
+    const list = await inProcess(usersListCommand, [], '')
+    assert.deepEqual(list.stdout.trim().split('\n').map((line) => line.split('\t')[0]), ['carol'])
+  })
+})
+
+async function parse(response: Response): Promise<{ status: number; headers: Headers; text: string; body: unknown }> {
+  const text = await response.text()
+  return { status: response.status, headers: response.headers, text, body: text === '' ? undefined : JSON.parse(text) }
+}

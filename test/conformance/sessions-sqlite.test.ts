@@ -1,5 +1,0 @@
-// The session rules on the embedded SQLite store.
-import { describeSessionConformance } from '../../src/testing/index.ts'
-import { makeSqliteStore } from '../helpers/store-makers.ts'
-
-describeSessionConformance('sqlite', makeSqliteStore)
