@@ -23,7 +23,7 @@ const UNLIMITED = { max: 1_000_000, window: '1s' }
 
 const env = process.env
 const config = resolveConfig({
-  file: { rateLimits: { loginPerIp: UNLIMITED, loginPerUsername: UNLIMITED, refreshPerIp: UNLIMITED } },
+  file: { rateLimits: { loginPerIp: UNLIMITED, loginPerUsername: UNLIMITED, refreshPerIp: UNLIMITED, feedPerIp: UNLIMITED } },
   env,
 })
 const runtime = await openRuntime(config, { env })

@@ -27,9 +27,9 @@ import {
   type SessionRecord,
   type SessionStore,
 } from 'hallpass'
-import { createPostgresStore } from '../packages/hallpass/src/stores/postgres/session-store.ts'
-import { createRedisStore } from '../packages/hallpass/src/stores/redis/session-store.ts'
-import { createSqliteStore } from '../packages/hallpass/src/stores/sqlite/session-store.ts'
+import { createPostgresStore } from 'hallpass/stores/postgres'
+import { createRedisStore } from 'hallpass/stores/redis'
+import { createSqliteStore } from 'hallpass/stores/sqlite'
 import {
   quantile,
   runInterleaved,

@@ -95,6 +95,7 @@ export async function startSessionServer(options: SessionServerOptions = {}): Pr
         loginPerIp: { max: 100_000, window: '1m' },
         loginPerUsername: { max: 100_000, window: '5m' },
         refreshPerIp: { max: 100_000, window: '1m' },
+        feedPerIp: { max: 100_000, window: '1m' },
       },
       ...options.config,
   }

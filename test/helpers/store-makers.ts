@@ -3,9 +3,9 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import pg from 'pg'
-import { createPostgresStore } from '../../packages/hallpass/src/stores/postgres/session-store.ts'
-import { createRedisStore } from '../../packages/hallpass/src/stores/redis/session-store.ts'
-import { createSqliteStore } from '../../packages/hallpass/src/stores/sqlite/session-store.ts'
+import { createPostgresStore } from 'hallpass/stores/postgres'
+import { createRedisStore } from 'hallpass/stores/redis'
+import { createSqliteStore } from 'hallpass/stores/sqlite'
 import type { StoreUnderTest } from 'hallpass/testing'
 import { postgresUrl, redisUrl } from './services.ts'
 

@@ -58,6 +58,8 @@ export interface ServerConfig {
     readonly loginPerIp: RateLimitRule
     readonly loginPerUsername: RateLimitRule
     readonly refreshPerIp: RateLimitRule
+    /** Revocation-feed connections per client address (each reads the store: a snapshot or a catch-up). */
+    readonly feedPerIp: RateLimitRule
   }
   readonly bodyLimitBytes: number
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
@@ -134,7 +136,7 @@ export const CONFIG_FILE_SCHEMA = {
     rateLimits: {
       type: 'object',
       additionalProperties: false,
-      properties: { loginPerIp: RULE, loginPerUsername: RULE, refreshPerIp: RULE },
+      properties: { loginPerIp: RULE, loginPerUsername: RULE, refreshPerIp: RULE, feedPerIp: RULE },
     },
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 1_048_576 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
@@ -255,6 +257,7 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
       loginPerIp: rule('loginPerIp', 30, '1m'),
       loginPerUsername: rule('loginPerUsername', 10, '5m'),
       refreshPerIp: rule('refreshPerIp', 120, '1m'),
+      feedPerIp: rule('feedPerIp', 120, '1m'),
     },
     bodyLimitBytes: (input.bodyLimitBytes as number | undefined) ?? 16_384,
     logLevel: (input.logLevel as ServerConfig['logLevel'] | undefined) ?? 'info',

@@ -87,7 +87,7 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
       await opened.users.createUser({ username: 'demo', passwordHash: await hashPassword(password), createdAt: now, updatedAt: now })
       notices.push(`Created the demo user once: username "demo", password "${password}". Remove it with \`hallpass users remove demo\`.`)
     }
-    const feed = await createRevocationHub(opened.store)
+    const feed = await createRevocationHub(opened.store, { now: options.now ?? Date.now })
     const context: ServerContext = Object.freeze({
       config,
       sessions,

@@ -3,7 +3,7 @@
 // ones that move the session manager's clock (reuse after the grace window, expiry) come last.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { createJwtVerifier, generateKey, importJwks, signJwt, type JwkSet } from '../../hallpass/src/index.ts'
+import { createJwtVerifier, generateKey, importJwks, signJwt, type JwkSet } from 'hallpass'
 import {
   assertError,
   CLIENT_ID,

@@ -204,6 +204,7 @@ const DEFAULT_RATE_LIMITS = {
   loginPerIp: { max: 100_000, window: '1m' },
   loginPerUsername: { max: 100_000, window: '5m' },
   refreshPerIp: { max: 100_000, window: '1m' },
+  feedPerIp: { max: 100_000, window: '1m' },
 }
 
 export async function startServer(kind: StoreKind, options: StartOptions = {}): Promise<TestServer> {

@@ -4,8 +4,8 @@
 // stored changes, and the server stays healthy.
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { parseFeedCursor } from '../../hallpass/src/session/index.ts'
-import { normalizeUsername } from '../../hallpass/src/users/index.ts'
+import { parseFeedCursor } from 'hallpass'
+import { normalizeUsername } from 'hallpass/users'
 import {
   assertError,
   openSse,

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
-import { StoreUnavailable } from '../../hallpass/src/errors.ts'
+import { StoreUnavailable } from 'hallpass/errors'
 import { REDACTED_LOG_PATHS } from '../src/index.ts'
 import { CLIENT_ID, CLIENT_SECRET, openSse, rawRequest, startServer, TEST_PASSWORD, TEST_USERNAME, type TestServer } from './harness.ts'
 

@@ -9,7 +9,7 @@ import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import Database from 'better-sqlite3'
-import { DEFAULT_CLOCK_TOLERANCE_SECONDS } from '../../hallpass/src/engine/jwt/verify.ts'
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS, FEED_EXP_MARGIN_SECONDS, type SessionStore } from 'hallpass'
 import { assertError, CLIENT_ID, CLIENT_SECRET, metricValue, openSse, startServer, STORE_KINDS, storeSkipReason, type TestServer } from './harness.ts'
 
 const skips = new Map(await Promise.all(STORE_KINDS.map(async (kind) => [kind, await storeSkipReason(kind)] as const)))
@@ -21,6 +21,8 @@ interface FeedConnection {
   readonly events: Array<{ event: string | undefined; id: string | undefined; data: string }>
   /** Resolves once an event of `type` has arrived (or rejects after `timeoutMs`). */
   waitFor(type: string, timeoutMs?: number): Promise<void>
+  /** Settles when the server ends the stream (read to its end, or cut). */
+  readonly ended: Promise<void>
   close(): void
 }
 
@@ -49,6 +51,10 @@ function openFeed(port: number, options: { localAddress?: string; headers?: Reco
         }
       })
       res.on('error', () => undefined)
+      const ended = new Promise<void>((done) => {
+        res.once('end', () => done())
+        res.once('close', () => done())
+      })
       resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,
@@ -60,6 +66,7 @@ function openFeed(port: number, options: { localAddress?: string; headers?: Reco
             waiters.push({ type, resolve: () => (clearTimeout(timer), done()) })
           })
         },
+        ended,
         close: () => req.destroy(),
       })
     })
@@ -96,11 +103,16 @@ for (const kind of STORE_KINDS) {
       await server?.close()
     })
 
-    test('a subscriber that arrives after the logouts gets every one of them before ready; expired ones are left out', async () => {
+    test('a subscriber that arrives after the logouts gets every one of them before ready; long-expired ones are left out', async () => {
       const expired = await logoutMany(server, 1)
-      // Past that entry's exp (lifetime, tolerance and grace window), on the server's clock.
-      server.advanceClock((server.config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS + server.config.reuseWindowSeconds + 5) * 1000)
-      const sids = await logoutMany(server, 25)
+      // Past that entry's exp (lifetime, tolerance and grace window) and the margin a verifier's
+      // own tolerance may need, on the server's clock.
+      const pastExp = server.config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS + server.config.reuseWindowSeconds
+      server.advanceClock((pastExp + FEED_EXP_MARGIN_SECONDS + 5) * 1000)
+      const recent = await logoutMany(server, 1)
+      // Past this one's exp, but within the margin: a verifier may still accept its tokens.
+      server.advanceClock((pastExp + 5) * 1000)
+      const sids = [...recent, ...(await logoutMany(server, 24))]
       const feed = await openSse(`${server.url}/auth/revocations`)
       try {
         const ready = await feed.next(3000, 'ready')
@@ -246,6 +258,74 @@ describe('revocation feed: a subscriber that does not read is dropped (sqlite)',
       await until(() => server.ctx.feedSlots.size === 0, 'the slot to come back')
     } finally {
       stalled.close()
+    }
+  })
+})
+
+describe('revocation feed: bursts, rates and a store that cannot be read (sqlite)', () => {
+  let server: TestServer
+  before(async () => {
+    server = await startServer('sqlite', {
+      config: { rateLimits: { feedPerIp: { max: 25, window: '1m' } } },
+      revocationFeed: { maxBufferedBytes: 2000 },
+    })
+  })
+  after(async () => {
+    await server?.close()
+  })
+
+  test('a burst larger than the buffer bound does not drop subscribers that read it', async () => {
+    await logoutMany(server, 30) // a snapshot of ~3 kB, written in one go
+    const readers = await Promise.all(Array.from({ length: 20 }, () => openFeed(server.port)))
+    try {
+      await Promise.all(readers.map((r) => r.waitFor('ready')))
+      assert.ok(readers.every((r) => r.events.filter((e) => e.event === 'revocation').length === 30))
+      assert.equal(await server.metric('hallpass_feed_dropped_total'), 0)
+    } finally {
+      for (const r of readers) r.close()
+    }
+  })
+
+  test('each connection reads the store: past the per-address rate, 429 with Retry-After', async () => {
+    // 20 connections above, these bring it to the limit of 25.
+    const held = await Promise.all(Array.from({ length: 5 }, () => openFeed(server.port)))
+    try {
+      const refused = await openFeed(server.port)
+      assert.equal(refused.status, 429)
+      assert.ok(Number(refused.headers['retry-after']) > 0)
+      refused.close()
+      // Another address has its own count.
+      const other = await openFeed(server.port, { localAddress: '127.0.0.2' })
+      assert.equal(other.status, 200)
+      other.close()
+    } finally {
+      for (const c of held) c.close()
+    }
+  })
+
+  test('a store the hub cannot read: every stream ends, new ones get 503; readable again, streams come back', async () => {
+    const store = server.ctx.sessions.store
+    const headCursor = store.headCursor.bind(store)
+    const feed = await openFeed(server.port, { localAddress: '127.0.0.3' })
+    await feed.waitFor('ready')
+    let ended = false
+    feed.ended.then(() => (ended = true), () => (ended = true))
+    ;(store as { headCursor: SessionStore['headCursor'] }).headCursor = () => Promise.reject(new Error('connection refused'))
+    try {
+      await until(() => ended, 'the stream to end when the hub turns unhealthy')
+      const refused = await openFeed(server.port, { localAddress: '127.0.0.3' })
+      assert.equal(refused.status, 503)
+      refused.close()
+    } finally {
+      ;(store as { headCursor: SessionStore['headCursor'] }).headCursor = headCursor
+    }
+    await until(() => server.ctx.feed.healthy, 'the hub healthy again')
+    const back = await openFeed(server.port, { localAddress: '127.0.0.3' })
+    try {
+      assert.equal(back.status, 200)
+      await back.waitFor('ready')
+    } finally {
+      back.close()
     }
   })
 })

@@ -7,6 +7,7 @@
 export { createKeyManager, type KeyManager, type KeyManagerOptions } from './key-manager.ts'
 export {
   createSessionManager,
+  revocationExpAt,
   SESSION_DEFAULTS,
   type CreateSessionInput,
   type IssuedTokens,
@@ -18,6 +19,7 @@ export {
   type SessionManagerOptions,
 } from './manager.ts'
 export { compareFeedCursors, comparePositions, formatFeedCursor, isFeedEpoch, parseFeedCursor, type FeedCursor } from './feed-cursor.ts'
+export { FEED_EXP_MARGIN_SECONDS, readFeed, type FeedReadOptions, type FeedReadResult, type FeedResetReason, type FeedStart } from './feed-reader.ts'
 export { REFRESH_TOKEN_PREFIX } from './refresh-token.ts'
 export { deriveKeys, MIN_SECRET_BYTES } from './secret.ts'
 export type {

@@ -176,6 +176,20 @@ export interface ResolvedSessionOptions {
 const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
 
 /**
+ * The least `exp` of the feed entry of a session revoked at `revokedAtMs` (epoch seconds): every
+ * access token issued until then under `accessTokenTtlSeconds` has expired, clock tolerance
+ * included. The store raises it to the session's `maxAccessExp`, which remembers tokens issued
+ * under an earlier, longer lifetime. For tools that revoke through the store directly.
+ *
+ * @example
+ * import { revocationExpAt } from 'hallpass'
+ * await store.revokeSubjectSessions({ subject, exceptId: undefined, now, reason: 'admin', feedExp: revocationExpAt(now, 600) })
+ */
+export function revocationExpAt(revokedAtMs: number, accessTokenTtlSeconds: number): number {
+  return Math.ceil(revokedAtMs / 1000) + accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS
+}
+
+/**
  * Creates a session manager on a store, loading (or creating) the signing keys.
  *
  * @example
@@ -217,10 +231,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     const value = random(bytes)
     return (Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength)).toString('base64url')
   }
-  // Every access token of a session revoked at `at` has expired by this time (epoch seconds).
-  // The store raises it to the session's `maxAccessExp`, which remembers longer tokens issued
-  // under an earlier, longer lifetime.
-  const feedExpAt = (at: number): number => Math.ceil(at / 1000) + config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS
+  const feedExpAt = (at: number): number => revocationExpAt(at, config.accessTokenTtlSeconds)
   // The `maxAccessExp` of a session whose current refresh token was issued at `at`: its access
   // token, and those of grace-window replays answered until `at + reuseWindow`, are dead by then.
   const maxAccessExpAt = (at: number): number => feedExpAt(at) + config.reuseWindowSeconds
@@ -250,8 +261,11 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       if (fresh?.scope !== undefined) scope = checkScope(fresh.scope)
     }
     const iat = Math.floor(at / 1000)
-    // An access token never outlives its session's absolute deadline.
-    const exp = Math.min(iat + config.accessTokenTtlSeconds, Math.floor(session.expiresAt / 1000))
+    // An access token never outlives its session's absolute deadline, nor the bound a feed
+    // entry of the session will last until: a grace-window replay answered by an instance with
+    // a longer lifetime than the one that rotated must not outlive a revocation's entry.
+    const bound = session.maxAccessExp > 0 ? session.maxAccessExp - DEFAULT_CLOCK_TOLERANCE_SECONDS : Number.POSITIVE_INFINITY
+    const exp = Math.min(iat + config.accessTokenTtlSeconds, Math.floor(session.expiresAt / 1000), bound)
     const accessClaims: JwtClaims = { ...claims, iss: config.issuer, sub: session.subject, iat, exp, jti: randomId(16), sid: session.id }
     if (session.audience !== null) accessClaims.aud = session.audience.length === 1 ? session.audience[0]! : [...session.audience]
     if (scope !== null) accessClaims.scope = scope

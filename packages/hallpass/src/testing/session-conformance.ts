@@ -368,6 +368,29 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
       }
     })
 
+    it('a grace-window replay answered by an instance with a longer lifetime never outlives the session\'s bound', async () => {
+      const underTest = await makeStore()
+      const { store } = underTest
+      const clock = createTestClock()
+      try {
+        // A rolling change of the lifetime: one instance already at 10 minutes, one still at an hour.
+        const short = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, now: clock.now, accessToken: { ttlSeconds: 600 } })
+        const long = await createSessionManager({ store, secret: SECRET, issuer: ISSUER, now: clock.now, accessToken: { ttlSeconds: 3600 } })
+        const first = await short.create({ subject: 'rolling' })
+        const rotated = await short.refresh(first.refreshToken)
+        clock.advance(5)
+        const replay = await long.refresh(first.refreshToken)
+        assert.equal(replay.replay, 'concurrent')
+        const bound = (await store.getSession(first.session.id))!.maxAccessExp
+        const exp = long.verifyAccessToken(replay.accessToken).claims.exp!
+        // A revocation's entry lasts until the bound; the replayed token is dead (tolerance included) by then.
+        assert.ok(exp + 30 <= bound, `replay exp ${exp} + 30 ≤ ${bound}`)
+        assert.ok(exp <= short.verifyAccessToken(rotated.accessToken).claims.exp! + 10 + 5)
+      } finally {
+        await underTest.cleanup()
+      }
+    })
+
     it('every step is in the audit trail and reaches listeners', () =>
       withManager(async ({ manager }) => {
         const seen: string[] = []

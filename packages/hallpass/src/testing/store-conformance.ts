@@ -12,6 +12,7 @@ import { describe, it } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import { isHallpassError } from '../errors.ts'
 import { compareFeedCursors, formatFeedCursor, parseFeedCursor } from '../session/feed-cursor.ts'
+import { FEED_EXP_MARGIN_SECONDS } from '../session/feed-reader.ts'
 import type { RevocationListener, RotateRefreshInput, SessionStore } from '../session/store.ts'
 import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from '../session/types.ts'
 
@@ -935,7 +936,7 @@ function describeKeyring(storeCase: StoreCase): void {
 }
 
 function describePurge(storeCase: StoreCase): void {
-  storeCase('removes only sessions past a deadline by more than a day, and feed entries past exp', async (store) => {
+  storeCase('removes only sessions past a deadline by more than a day, and feed entries past exp by more than the margin', async (store) => {
     const now = FIXTURE_NOW + 100 * DAY
     const margin = DAY
     const base = { createdAt: FIXTURE_NOW }
@@ -948,7 +949,9 @@ function describePurge(storeCase: StoreCase): void {
 
     const nowSeconds = now / 1000
     const feedSessions = await Promise.all([0, 1, 2].map(() => seed(store, { ...base, idleExpiresAt: now + HOUR, expiresAt: now + DAY })))
-    const feedExps = [nowSeconds - 1, nowSeconds, nowSeconds + 600]
+    // A verifier accepts a token for its clock tolerance past exp: entries outlive exp by the
+    // margin (FEED_EXP_MARGIN_SECONDS), never less.
+    const feedExps = [nowSeconds - FEED_EXP_MARGIN_SECONDS - 1, nowSeconds - FEED_EXP_MARGIN_SECONDS, nowSeconds + 600]
     for (let i = 0; i < 3; i++) {
       const result = await store.revokeSession(revocation(feedSessions[i]!, now - MINUTE, 'feed', feedExps[i]))
       assert.equal(result.revoked, true)

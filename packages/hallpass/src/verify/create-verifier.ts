@@ -40,6 +40,7 @@ import type { JwsHeader, KeyResolver, VerificationKeys } from '../engine/jws/typ
 import type { JwtClaims } from '../engine/jwt/types.ts'
 import { createJwtVerifier, DEFAULT_CLOCK_TOLERANCE_SECONDS } from '../engine/jwt/verify.ts'
 import { importJwks } from '../engine/keyring.ts'
+import { FEED_EXP_MARGIN_SECONDS } from '../session/feed-reader.ts'
 import { createDenylist, DEFAULT_DENYLIST_MAX_ENTRIES, type Denylist, type DenylistStats } from './denylist.ts'
 import { DEFAULT_FETCH_TIMEOUT_SECONDS, DEFAULT_MAX_RESPONSE_BYTES, fetchIssuerMetadata, type IssuerMetadata } from './discovery.ts'
 import { checkObject, checkSeconds } from './internal/check.ts'
@@ -71,7 +72,11 @@ export interface RevocationOptions extends FeedConnectionOptions {
    * The verifier does not close it.
    */
   store?: RevocationStore
-  /** With `store`: how often the store is pinged to know it is reachable (default 5). */
+  /**
+   * With `store`: how often the store's head is read, to know it is reachable and that its
+   * live channel still delivers (default 2: also the longest a revocation waits when that
+   * channel died silently).
+   */
   livenessIntervalSeconds?: number
   /**
    * Client credentials for a feed that requires them (the server's `revocationFeed.access:
@@ -284,6 +289,11 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   const localKeys: VerificationKeys | undefined = options.jwks !== undefined ? importJwks(options.jwks) : options.keys
 
   const revocation = checkRevocation(options.revocation, issuer.devHttp)
+  // A feed serves an entry until FEED_EXP_MARGIN_SECONDS past its `exp`: a larger tolerance
+  // would accept tokens of sessions whose entries a snapshot no longer carries.
+  if (revocation !== undefined && tolerance > FEED_EXP_MARGIN_SECONDS) {
+    throw new ConfigInvalid('clockToleranceSeconds', `must be at most ${FEED_EXP_MARGIN_SECONDS} while the verifier follows a revocation feed`)
+  }
   const cacheOptions = options.cache
   if (cacheOptions !== false && cacheOptions !== undefined && (typeof cacheOptions !== 'object' || cacheOptions === null)) {
     throw new ConfigInvalid('cache', 'must be an object or false')

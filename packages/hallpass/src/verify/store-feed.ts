@@ -12,14 +12,17 @@
  *   one the store cannot resume from). An entry seen twice is harmless to a denylist, one never
  *   seen is not.
  * - The stores reconnect their subscription and replay what was missed by themselves; what
- *   they do not expose is whether they are reachable right now. So the store's head is read
- *   every `livenessIntervalSeconds` (default 5): a failed read makes the feed incomplete (and
- *   stale, for the policy), and the first good read after it catches up from the last cursor
- *   before the feed counts as complete again. A head of another epoch (the database was
- *   replaced or re-created under the same address) starts over from a snapshot.
+ *   they do not expose is whether they are reachable right now, or whether their live channel
+ *   still delivers (a LISTEN or pub/sub connection cut by a firewall goes quiet, not down).
+ *   So the store's head is read every `livenessIntervalSeconds` (default 2): a failed read
+ *   makes the feed incomplete (and stale, for the policy), and the first good read after it
+ *   catches up from the last cursor before the feed counts as complete again; a head past the
+ *   last entry delivered is read at once; a head of another epoch (the database was replaced
+ *   or re-created under the same address) starts over from a snapshot.
  */
-import { ConfigInvalid, isHallpassError } from '../errors.ts'
+import { ConfigInvalid } from '../errors.ts'
 import { compareFeedCursors, parseFeedCursor } from '../session/feed-cursor.ts'
+import { readFeed } from '../session/feed-reader.ts'
 import type { SessionStore } from '../session/store.ts'
 import type { RevocationEntry } from '../session/types.ts'
 import { MAX_SID_LENGTH } from './denylist.ts'
@@ -36,8 +39,8 @@ export interface StoreFeedSettings {
   readonly livenessIntervalMs: number
 }
 
-export const DEFAULT_LIVENESS_INTERVAL_SECONDS = 5
-const CATCH_UP_PAGE = 1000
+/** Also the longest a revocation waits when the store's live channel died silently. */
+export const DEFAULT_LIVENESS_INTERVAL_SECONDS = 2
 
 /** @internal Checks that `value` has the store methods the feed calls. */
 export function checkRevocationStore(value: unknown, path: string): RevocationStore {
@@ -82,33 +85,21 @@ export async function openStoreFeed(store: RevocationStore, settings: StoreFeedS
   // Reads from `from` (its own position: live entries delivered meanwhile move `cursor`, not
   // this), or a snapshot when there is none or the store cannot resume from it.
   async function catchUp(from: string | undefined): Promise<void> {
-    const nowSeconds = Math.floor(now() / 1000)
-    const head = await store.headCursor()
-    let position = from
-    let page: RevocationEntry[]
-    try {
-      page = await store.readRevocations(position, CATCH_UP_PAGE, nowSeconds)
-    } catch (error) {
-      if (!isHallpassError(error, 'ERR_SESSION_INPUT_INVALID') || error.field !== 'cursor' || position === undefined) throw error
-      const reason = parseFeedCursor(position)?.epoch === parseFeedCursor(head)?.epoch ? 'ahead' : 'foreign'
-      safeCall(hooks.onEvent, { type: 'feed.reset', reason })
-      hooks.onReset?.(reason)
-      position = undefined
-      page = await store.readRevocations(undefined, CATCH_UP_PAGE, nowSeconds)
-    }
-    const snapshot = position === undefined
-    let entries = 0
-    for (;;) {
-      for (const entry of page) deliver(entry)
-      entries += page.length
-      if (page.length < CATCH_UP_PAGE || closed) break
-      page = await store.readRevocations(page.at(-1)!.cursor, CATCH_UP_PAGE, nowSeconds)
-    }
-    if (snapshot) counters.snapshots++
-    epoch = parseFeedCursor(head)?.epoch
-    // Everything up to the head was delivered or had expired: resuming from it misses nothing.
-    if (cursor === undefined || (compareFeedCursors(head, cursor) ?? 1) > 0) cursor = head
-    safeCall(hooks.onEvent, { type: 'feed.ready', snapshot, entries, cursor })
+    const read = await readFeed(store, from, {
+      nowSeconds: Math.floor(now() / 1000),
+      stopped: () => closed,
+      onStart: (start) => {
+        if (!start.snapshot || start.reset === undefined) return
+        safeCall(hooks.onEvent, { type: 'feed.reset', reason: start.reset })
+        hooks.onReset?.(start.reset)
+      },
+      onPage: (entries) => entries.forEach(deliver),
+    })
+    if (read.complete === undefined) return
+    if (read.start.snapshot) counters.snapshots++
+    epoch = parseFeedCursor(read.complete)?.epoch
+    if (cursor === undefined || (compareFeedCursors(read.complete, cursor) ?? 1) > 0) cursor = read.complete
+    safeCall(hooks.onEvent, { type: 'feed.ready', snapshot: read.start.snapshot, entries: read.entries, cursor })
   }
 
   // Subscribed counts only once the catch-up is done: if it fails, the subscription is dropped
@@ -138,8 +129,14 @@ export async function openStoreFeed(store: RevocationStore, settings: StoreFeedS
       // After a gap the store's own replay may still be running: prove the catch-up here.
       else if (!state.complete) await catchUp(cursor)
       const head = await store.headCursor()
-      // Another database answers at the same address: its feed is not the one we followed.
-      if (epoch !== undefined && parseFeedCursor(head)?.epoch !== epoch) await catchUp(undefined)
+      if (epoch !== undefined && parseFeedCursor(head)?.epoch !== epoch) {
+        // Another database answers at the same address: its feed is not the one we followed.
+        await catchUp(undefined)
+      } else if (cursor !== undefined && (compareFeedCursors(head, cursor) ?? 0) > 0) {
+        // The store has entries the subscription did not bring: it may have died without a
+        // word (a cut LISTEN or pub/sub connection). Read them; the delay is one interval.
+        await catchUp(cursor)
+      }
     } catch (error) {
       return markDown(error instanceof Error ? error.message : 'store unreachable')
     }

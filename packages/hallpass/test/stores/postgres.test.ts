@@ -523,6 +523,27 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
     }
   })
 
+  it('a schema dropped and created again under a running store object: its cursors carry the new epoch at once', async () => {
+    const schema = freshSchema()
+    const pool = newPool(2)
+    try {
+      const store = await createPostgresStore({ pool, schema })
+      await revoke(store, await seed(store))
+      const old = await store.headCursor()
+      await dropSchema(schema)
+      await store.migrate()
+      const fresh = await store.headCursor()
+      assert.notEqual(parseFeedCursor(fresh)!.epoch, parseFeedCursor(old)!.epoch)
+      await rejectsWithCode(store.readRevocations(old, 10), 'ERR_SESSION_INPUT_INVALID')
+      const entry = await revoke(store, await seed(store))
+      assert.equal(parseFeedCursor(entry.cursor)!.epoch, parseFeedCursor(fresh)!.epoch)
+      await store.close()
+    } finally {
+      await endPools([pool])
+      await dropSchema(schema)
+    }
+  })
+
   it('a schema dropped and created again has a new epoch: the old cursors are foreign', async () => {
     const schema = freshSchema()
     const pool = newPool(2)

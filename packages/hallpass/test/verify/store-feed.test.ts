@@ -228,6 +228,46 @@ describe('revocation from the store: liveness and policy (injected clock)', () =
     }
   })
 
+  it('a live channel that died without a word: the head check brings the revocation within one interval', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    stores.push(() => store.close())
+    const manager = await managerOn(store)
+    // Subscribed, but nothing ever arrives: a LISTEN or pub/sub connection a firewall cut.
+    const silent: SessionStore = Object.assign(Object.create(store) as SessionStore, {
+      subscribeRevocations: () => Promise.resolve(() => Promise.resolve()),
+    })
+    const verifier = await createVerifier({
+      issuer: ISSUER,
+      keys: { resolveVerifyKey: (header) => manager.keys.keyring().resolveVerifyKey(header) },
+      revocation: { store: silent, livenessIntervalSeconds: 0.2 },
+      logger: false,
+    })
+    try {
+      const issued = await manager.create({ subject: 'ivy' })
+      assert.equal(verifier.verify(issued.accessToken).sub, 'ivy')
+      const revokedAt = Date.now()
+      await manager.revoke(issued.session.id, 'logout')
+      await waitFor(() => verifier.health().feed.denylistSize === 1, 'the revocation, read by the head check')
+      assert.ok(Date.now() - revokedAt < 1000, `${Date.now() - revokedAt} ms`)
+      assert.throws(() => verifier.verify(issued.accessToken), { code: 'ERR_SESSION_REVOKED' })
+      assert.equal(verifier.health().feed.complete, true)
+    } finally {
+      await verifier.close()
+    }
+  })
+
+  it('a clock tolerance beyond the feed margin is refused while following a feed', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    stores.push(() => store.close())
+    const keys = { resolveVerifyKey: (): never => { throw new Error('unused') } }
+    await assert.rejects(createVerifier({ issuer: ISSUER, keys, clockToleranceSeconds: 301, revocation: { store }, logger: false }), {
+      code: 'ERR_CONFIG_INVALID',
+      path: 'clockToleranceSeconds',
+    })
+    const offline = await createVerifier({ issuer: ISSUER, keys, clockToleranceSeconds: 3600, revocation: false })
+    await offline.close()
+  })
+
   it('a store that is down at start is retried, and stale from the start', async () => {
     const store = createSqliteStore({ path: ':memory:' })
     stores.push(() => store.close())

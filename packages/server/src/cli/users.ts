@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
-import { DEFAULT_CLOCK_TOLERANCE_SECONDS, type SessionStore } from 'hallpass'
+import { revocationExpAt, type SessionStore } from 'hallpass'
 import { CliError, sanitizeForTerminal, UsageError, type CliCommand, type CommandContext, type ParsedArgs } from 'hallpass/cli'
 import { SessionInputInvalid } from 'hallpass/errors'
 import { normalizeUsername } from 'hallpass/users'
@@ -85,7 +85,7 @@ export const usersAddCommand: CliCommand = {
  * bound), so every verifier refuses them within a second.
  */
 async function revokeSessionsOf(store: SessionStore, config: ServerConfig, username: string, reason: string, now: number): Promise<number> {
-  const feedExp = Math.ceil(now / 1000) + config.accessTokenTtlSeconds + DEFAULT_CLOCK_TOLERANCE_SECONDS
+  const feedExp = revocationExpAt(now, config.accessTokenTtlSeconds)
   return (await store.revokeSubjectSessions({ subject: username, exceptId: undefined, now, reason, feedExp })).length
 }
 

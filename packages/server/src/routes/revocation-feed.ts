@@ -34,14 +34,12 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
-import { isHallpassError } from 'hallpass/errors'
-import { compareFeedCursors, parseFeedCursor, type RevocationEntry } from 'hallpass'
+import { compareFeedCursors, readFeed, type RevocationEntry } from 'hallpass'
 import type { ServerContext } from '../context.ts'
 import { sendUnknownError } from '../errors.ts'
+import { addressGroup } from '../feed-slots.ts'
 import { authenticateClient } from '../request-auth.ts'
 import { SECURITY_HEADERS } from '../security-headers.ts'
-
-const PAGE = 1000
 
 /**
  * How a stream treats a subscriber that does not keep up. A dropped subscriber loses nothing:
@@ -73,6 +71,16 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
     for (const stream of streams) stream.end()
     done()
   })
+  // A hub that cannot read the store cannot make any stream complete: end them, so that
+  // verifiers count the time as stale rather than hear heartbeats over a feed that says nothing.
+  const stopWatching = ctx.feed.onHealthChange((healthy) => {
+    if (healthy) return
+    for (const stream of streams) stream.destroy()
+  })
+  app.addHook('onClose', (_instance, done) => {
+    stopWatching()
+    done()
+  })
 
   app.get<{ Querystring: { after?: string | string[] } }>('/auth/revocations', async (request, reply) => {
     // One cursor at most: a repeated `after` is a malformed request, not a choice to guess at.
@@ -80,6 +88,17 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
     if (ctx.config.revocationFeed.access === 'clients' && (await authenticateClient(ctx, request, reply)) === undefined) {
       ctx.metrics.feedRefused.inc({ reason: 'unauthorized' })
       return reply
+    }
+    if (!ctx.feed.healthy) {
+      ctx.metrics.feedRefused.inc({ reason: 'store' })
+      return reply.code(503).header('retry-after', '5').send({ error: 'temporarily_unavailable', error_description: 'The revocation feed cannot read its store' })
+    }
+    // Every connection reads the store (a snapshot, or a catch-up): a client reconnecting in a
+    // loop is held to a rate, as logins and refreshes are.
+    const decision = await ctx.limiter.consume(`feed-ip:${addressGroup(request.ip)}`, ctx.config.rateLimits.feedPerIp)
+    if (!decision.allowed) {
+      ctx.metrics.feedRefused.inc({ reason: 'rate' })
+      return reply.code(429).header('retry-after', String(decision.retryAfterSeconds)).send({ error: 'rate_limited', error_description: 'Too many feed connections from this address' })
     }
     const slot = ctx.feedSlots.acquire(request.ip)
     if (typeof slot === 'string') {
@@ -90,13 +109,13 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
     ctx.metrics.feedSubscribers.inc()
 
     const raw = reply.raw
-    const store = ctx.sessions.store
     // Live entries that arrive while the store is read are held here; undefined once live.
     let backlog: RevocationEntry[] | undefined = []
     let lastSent: string | undefined
     let heartbeat: ReturnType<typeof setInterval> | undefined
     // Armed while the socket does not take more; disarmed by 'drain'.
     let stuck: ReturnType<typeof setTimeout> | undefined
+    let bufferCheck: ReturnType<typeof setImmediate> | undefined
     let ended = false
 
     const end = (): void => {
@@ -107,6 +126,7 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
       ctx.metrics.feedSubscribers.dec()
       if (heartbeat !== undefined) clearInterval(heartbeat)
       if (stuck !== undefined) clearTimeout(stuck)
+      if (bufferCheck !== undefined) clearImmediate(bufferCheck)
       streams.delete(raw)
     }
     const drop = (reason: 'slow' | 'buffer' | 'backlog'): void => {
@@ -116,90 +136,84 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
       raw.destroy()
       end()
     }
-    // A burst may sit in memory for a moment; a subscriber that stops reading may not: it is
-    // dropped when it holds more than the bound, or when it has not drained for the timeout.
+    // A burst may sit in memory for a moment; a subscriber that stops reading may not. It is
+    // dropped when it has not drained for the timeout, or when it still holds more than the
+    // bound once the burst has had a turn of the event loop to leave (the socket is corked for
+    // the rest of the tick, so a check in the middle of a burst would drop healthy readers).
     const write = (chunk: string): void => {
-      if (ended) return
-      if (raw.write(chunk) || stuck !== undefined) {
-        if (raw.writableLength > limits.maxBufferedBytes) drop('buffer')
-        return
+      if (ended || raw.writableEnded) return
+      const accepted = raw.write(chunk)
+      if (!accepted && stuck === undefined) {
+        stuck = setTimeout(() => drop('slow'), limits.writeTimeoutMs)
+        raw.once('drain', () => {
+          clearTimeout(stuck)
+          stuck = undefined
+        })
       }
-      stuck = setTimeout(() => drop('slow'), limits.writeTimeoutMs)
-      raw.once('drain', () => {
-        clearTimeout(stuck)
-        stuck = undefined
-      })
-      if (raw.writableLength > limits.maxBufferedBytes) drop('buffer')
+      if (raw.writableLength > limits.maxBufferedBytes && bufferCheck === undefined) {
+        bufferCheck = setImmediate(() => {
+          bufferCheck = undefined
+          if (raw.writableLength > limits.maxBufferedBytes) drop('buffer')
+        })
+      }
     }
-    const writeEntry = (entry: RevocationEntry): void => {
+    const send = (entry: RevocationEntry): void => {
+      if (lastSent !== undefined && (compareFeedCursors(entry.cursor, lastSent) ?? 1) <= 0) return
       lastSent = entry.cursor
       write(`id: ${entry.cursor}\nevent: revocation\ndata: ${JSON.stringify({ sid: entry.sid, exp: entry.exp })}\n\n`)
     }
     // Subscribe first, then read the store: nothing committed in between can be missed, and
     // what arrives twice is dropped by its cursor.
     const removeSink = ctx.feed.add((entry) => {
-      if (backlog === undefined) {
-        if (lastSent === undefined || (compareFeedCursors(entry.cursor, lastSent) ?? 1) > 0) writeEntry(entry)
-        return
-      }
+      if (backlog === undefined) return send(entry)
       backlog.push(entry)
       if (backlog.length > limits.maxBacklog) drop('backlog')
     })
-    // Before the first await: a client that resets while the store is being read gives its
-    // slot back at once, whatever state the reply is in.
+    // Before the next await: a client that resets while the store is being read gives its
+    // slot back at once, whatever state the reply is in. One that went away during the rate
+    // check has closed already, and no close event will come.
     raw.once('close', end)
+    if (request.raw.socket.destroyed) end()
 
+    const requested = firstString(request.headers['last-event-id']) ?? firstString(request.query.after)
     try {
-      const requested = firstString(request.headers['last-event-id']) ?? firstString(request.query.after)
-      const nowSeconds = Math.floor(ctx.now() / 1000)
-      const head = await store.headCursor()
-      let mode = 'snapshot'
-      let page: RevocationEntry[] | undefined
-      if (requested !== undefined) {
-        try {
-          page = await store.readRevocations(requested, PAGE, nowSeconds)
-          mode = 'resume'
-          lastSent = requested
-        } catch (error) {
-          if (!isHallpassError(error, 'ERR_SESSION_INPUT_INVALID') || error.field !== 'cursor') throw error
-          mode = `reset_${whyUnresumable(requested, head)}`
-        }
-      }
-      page ??= await store.readRevocations(undefined, PAGE, nowSeconds)
-      ctx.metrics.feedStarts.inc({ mode })
-      reply.hijack()
-      if (ended) return
-      raw.writeHead(200, {
-        ...SECURITY_HEADERS,
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        'x-accel-buffering': 'no',
-      })
-      streams.add(raw)
-      // Tell EventSource clients how long to wait before reconnecting.
-      write('retry: 1000\n\n')
-      if (mode.startsWith('reset_')) write(`event: reset\ndata: ${JSON.stringify({ reason: mode.slice('reset_'.length) })}\n\n`)
-
-      let entries = 0
-      for (;;) {
-        for (const entry of page) writeEntry(entry)
-        entries += page.length
-        if (page.length < PAGE) break
+      const read = await readFeed(ctx.sessions.store, requested, {
+        nowSeconds: Math.floor(ctx.now() / 1000),
+        stopped: () => ended,
+        // The first page is in: only now does the stream start, so a store that fails on the
+        // first read is a plain 503.
+        onStart: (start) => {
+          ctx.metrics.feedStarts.inc({ mode: !start.snapshot ? 'resume' : start.reset === undefined ? 'snapshot' : `reset_${start.reset}` })
+          reply.hijack()
+          if (ended) return
+          raw.writeHead(200, {
+            ...SECURITY_HEADERS,
+            'content-type': 'text/event-stream; charset=utf-8',
+            'cache-control': 'no-store',
+            connection: 'keep-alive',
+            'x-accel-buffering': 'no',
+          })
+          streams.add(raw)
+          // Tell EventSource clients how long to wait before reconnecting.
+          write('retry: 1000\n\n')
+          if (start.snapshot && start.reset !== undefined) write(`event: reset\ndata: ${JSON.stringify({ reason: start.reset })}\n\n`)
+          if (!start.snapshot) lastSent = requested
+        },
         // The next page waits until the subscriber has taken this one (or `stuck` drops it).
-        if (raw.writableNeedDrain) await drainedOrClosed(raw)
-        if (ended) return
-        page = await store.readRevocations(page.at(-1)!.cursor, PAGE, nowSeconds)
-        if (ended) return
-      }
+        onPage: async (entries) => {
+          entries.forEach(send)
+          if (raw.writableNeedDrain) await drainedOrClosed(raw)
+        },
+      })
+      if (ended || read.complete === undefined) return
       const held = backlog
       backlog = undefined
-      for (const entry of held) {
-        if (lastSent === undefined || (compareFeedCursors(entry.cursor, lastSent) ?? 1) > 0) writeEntry(entry)
-      }
-      // Resuming from here misses nothing: every entry up to the head was sent, or had expired.
-      lastSent = newer(lastSent, head)
-      write(`id: ${lastSent}\nevent: ready\ndata: ${JSON.stringify({ snapshot: mode !== 'resume', entries })}\n\n`)
+      held.forEach(send)
+      if (ended) return
+      // Resuming from here misses nothing: every entry up to it was sent, or had expired.
+      if (lastSent === undefined || (compareFeedCursors(read.complete, lastSent) ?? -1) > 0) lastSent = read.complete
+      write(`id: ${lastSent}\nevent: ready\ndata: ${JSON.stringify({ snapshot: read.start.snapshot, entries: read.entries })}\n\n`)
+      if (ended) return
       heartbeat = setInterval(() => write(': keep-alive\n\n'), limits.heartbeatMs)
       heartbeat.unref()
     } catch (error) {
@@ -216,21 +230,6 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
 
 function firstString(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
-}
-
-/** Why the store could not resume from a cursor, for the `reset` event and the metrics. */
-function whyUnresumable(cursor: string, head: string): 'malformed' | 'foreign' | 'ahead' {
-  const parsed = parseFeedCursor(cursor)
-  if (parsed === undefined) return 'malformed'
-  if (parsed.epoch !== parseFeedCursor(head)?.epoch) return 'foreign'
-  // Of this feed, yet refused: past the head (a restored store), or not a position it makes.
-  return (compareFeedCursors(cursor, head) ?? 0) > 0 ? 'ahead' : 'malformed'
-}
-
-/** The later of two cursors of one feed (`a` when they cannot be compared: it was sent last). */
-function newer(a: string | undefined, b: string): string {
-  if (a === undefined) return b
-  return (compareFeedCursors(a, b) ?? 1) >= 0 ? a : b
 }
 
 /** Resolves when the stream can take more, or has closed (a dropped subscriber never drains). */

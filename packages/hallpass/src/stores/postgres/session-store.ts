@@ -37,6 +37,7 @@ import type {
   StoredKeyring,
 } from '../../session/store.ts'
 import { formatFeedCursor, isFeedEpoch, parseFeedCursor } from '../../session/feed-cursor.ts'
+import { FEED_EXP_MARGIN_SECONDS } from '../../session/feed-reader.ts'
 import type { AuditEvent, RevocationEntry, SessionRecord } from '../../session/types.ts'
 import {
   auditFromJson,
@@ -199,13 +200,17 @@ interface PgRevocationRow extends QueryResultRow {
   exp: NumberLike
   revoked_at: NumberLike
   reason: string
+  epoch: string | null
 }
 
 const SESSION_SELECT = `id, subject, created_at, expires_at, idle_expires_at, last_seen_at, generation,
   refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason,
   device::text AS device, claims::text AS claims, scope, audience::text AS audience, max_access_exp`
 
-const REVOCATION_SELECT = 'seq::text AS cursor, sid, exp, revoked_at, reason'
+/** A feed row and the epoch of its feed, read in the same statement: never a cached epoch. */
+function revocationSelect(schemaIdent: string): string {
+  return `seq::text AS cursor, sid, exp, revoked_at, reason, (SELECT value FROM ${schemaIdent}.meta WHERE key = 'feed_epoch') AS epoch`
+}
 
 function sessionFromPg(row: PgSessionRow): SessionRecord {
   const decoded: SessionRow = {
@@ -223,8 +228,9 @@ function sessionFromPg(row: PgSessionRow): SessionRecord {
   return sessionFromRow(decoded)
 }
 
-function revocationFromPg(epoch: string, row: PgRevocationRow): RevocationEntry {
-  return revocationFromRow(formatFeedCursor(epoch, row.cursor), { ...row, sid: decodeText(row.sid), reason: decodeText(row.reason) })
+function revocationFromPg(row: PgRevocationRow): RevocationEntry {
+  if (!isFeedEpoch(row.epoch)) throw new StoreUnavailable('postgres: the feed epoch is missing or corrupt')
+  return revocationFromRow(formatFeedCursor(row.epoch, row.cursor), { ...row, sid: decodeText(row.sid), reason: decodeText(row.reason) })
 }
 
 // --- Options ---------------------------------------------------------------------------------
@@ -431,9 +437,9 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       ), aud AS (
         INSERT INTO ${S}.audit (subject, at, event) SELECT $5, $6, $7::jsonb FROM upd
       ), ${notifyFeed('$9')}
-      SELECT true AS revoked, ${REVOCATION_SELECT} FROM sent
+      SELECT true AS revoked, ${revocationSelect(S)} FROM sent
       UNION ALL
-      SELECT false, NULL, NULL, NULL, NULL, NULL FROM ${S}.sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
+      SELECT false, NULL, NULL, NULL, NULL, NULL, NULL FROM ${S}.sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
     revokeSubject: `WITH ${feedLock('$6')},
       upd AS (
         UPDATE ${S}.sessions SET revoked_at = $3, revoke_reason = $4
@@ -449,17 +455,18 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           'subject', subject, 'reason', $4::text)
         FROM upd
       ), ${notifyFeed('$7')}
-      SELECT ${REVOCATION_SELECT} FROM sent ORDER BY seq`,
+      SELECT ${revocationSelect(S)} FROM sent ORDER BY seq`,
     listSessions: `SELECT ${SESSION_SELECT} FROM ${S}.sessions
       WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2
       ORDER BY created_at DESC, id DESC`,
     appendAudit: `INSERT INTO ${S}.audit (subject, at, event) VALUES ($1, $2, $3::jsonb)`,
     listAudit: `SELECT event::text AS event FROM ${S}.audit WHERE subject = $1 ORDER BY id DESC LIMIT $2`,
-    readRevocations: `SELECT ${REVOCATION_SELECT} FROM ${S}.revocations WHERE seq > $1 AND exp >= $2 ORDER BY seq LIMIT $3`,
-    maxSeq: `SELECT coalesce(max(seq), 0)::text AS seq FROM ${S}.revocations`,
-    // The largest position ever given out (sequences are not transactional: this is the latest).
-    highestPosition: `SELECT last_value::text AS seq FROM ${S}.revocations_seq_seq`,
-    feedEpoch: `SELECT value FROM ${S}.meta WHERE key = 'feed_epoch'`,
+    readRevocations: `SELECT ${revocationSelect(S)} FROM ${S}.revocations WHERE seq > $1 AND exp >= $2 ORDER BY seq LIMIT $3`,
+    // The epoch as it is now, the newest position on the feed, and the largest position ever
+    // given out (sequences are not transactional: `last_value` is the latest, committed or not).
+    head: `SELECT (SELECT value FROM ${S}.meta WHERE key = 'feed_epoch') AS epoch,
+        (SELECT coalesce(max(seq), 0)::text FROM ${S}.revocations) AS seq,
+        (SELECT last_value::text FROM ${S}.revocations_seq_seq) AS highest`,
     loadKeyring: `SELECT version, data FROM ${S}.keyring WHERE id`,
     insertKeyring: `INSERT INTO ${S}.keyring (id, version, data) VALUES (true, 1, $1) ON CONFLICT (id) DO NOTHING`,
     updateKeyring: `UPDATE ${S}.keyring SET version = version + 1, data = $2 WHERE id AND version = $1`,
@@ -467,23 +474,22 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     purge: `WITH s AS (
         DELETE FROM ${S}.sessions WHERE LEAST(expires_at, idle_expires_at) < $1 RETURNING 1
       ), r AS (
-        DELETE FROM ${S}.revocations WHERE exp * 1000 < $2 RETURNING 1
+        DELETE FROM ${S}.revocations WHERE exp < $3 RETURNING 1
       ), a AS (
         DELETE FROM ${S}.audit WHERE id IN (
           SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY subject ORDER BY id DESC) AS n FROM ${S}.audit) ranked
-          WHERE n > $3
+          WHERE n > $2
         ) RETURNING 1
       )
       SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM r) + (SELECT count(*) FROM a) AS removed`,
   }
 
-  // The epoch of this schema's feed, read once: it never changes while the schema exists.
-  let epoch: string | undefined
-  async function feedEpoch(runner: { query: (text: string, values: unknown[]) => Promise<{ rows: { value: string }[] }> } = pool): Promise<string> {
-    if (epoch !== undefined) return epoch
-    const value = (await runner.query(sql.feedEpoch, [])).rows[0]?.value
-    if (!isFeedEpoch(value)) throw new StoreUnavailable('postgres: the feed epoch is missing or corrupt')
-    return (epoch = value)
+  // The epoch is read with every head and every row, never cached: a schema dropped and
+  // created again under a running store has another one, and its cursors must say so.
+  async function readHead(): Promise<{ epoch: string; seq: string; highest: number }> {
+    const [row] = await query<{ epoch: string | null; seq: string; highest: string }>(sql.head, [])
+    if (row === undefined || !isFeedEpoch(row.epoch)) throw new StoreUnavailable('postgres: the feed epoch is missing or corrupt')
+    return { epoch: row.epoch, seq: row.seq, highest: Number(row.highest) }
   }
 
   async function readAfter(
@@ -492,10 +498,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     limit: number,
     minExp = Number.MIN_SAFE_INTEGER,
   ): Promise<RevocationEntry[]> {
-    const rows = (await runner.query(sql.readRevocations, [after, minExp, limit])).rows
-    if (rows.length === 0) return []
-    const e = await feedEpoch(runner as never)
-    return rows.map((row) => revocationFromPg(e, row))
+    return (await runner.query(sql.readRevocations, [after, minExp, limit])).rows.map(revocationFromPg)
   }
 
   // --- The revocation feed subscription ----------------------------------------------------
@@ -622,7 +625,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         await listening
         if (!started) {
           // The subscription starts at the current end of the feed.
-          const rows = (await c.query<{ seq: string }>(sql.maxSeq)).rows
+          const rows = (await c.query<{ seq: string }>(sql.head)).rows
           last = Number(rows[0]?.seq ?? 0)
         } else {
           await catchUp(c)
@@ -734,7 +737,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         ])
         if (row === undefined) return { revoked: false, why: 'not_found' }
         if (!row.revoked) return { revoked: false, why: 'already_revoked' }
-        return { revoked: true, entry: revocationFromPg(await feedEpoch(), row) }
+        return { revoked: true, entry: revocationFromPg(row) }
       }),
 
     revokeSubjectSessions: (input: RevokeSubjectInput) =>
@@ -748,9 +751,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           feedLockKey,
           channel,
         ])
-        if (rows.length === 0) return []
-        const e = await feedEpoch()
-        return rows.map((row) => revocationFromPg(e, row))
+        return rows.map(revocationFromPg)
       }),
 
     listSessions: (subject, now) =>
@@ -771,13 +772,16 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
       run('readRevocations', async () => {
         checkLimit(limit)
         const bound = checkMinExp(minExp)
-        let highest = Number.MAX_SAFE_INTEGER
-        if (cursor !== undefined) highest = Number((await query<{ seq: string }>(sql.highestPosition, []))[0]!.seq)
-        const after = feedPositionOf(cursor, await feedEpoch(), () => highest)
-        return readAfter(pool, after, limit, bound)
+        if (cursor === undefined) return readAfter(pool, 0, limit, bound)
+        const head = await readHead()
+        return readAfter(pool, feedPositionOf(cursor, head.epoch, () => head.highest), limit, bound)
       }),
 
-    headCursor: () => run('headCursor', async () => formatFeedCursor(await feedEpoch(), (await query<{ seq: string }>(sql.maxSeq, []))[0]!.seq)),
+    headCursor: () =>
+      run('headCursor', async () => {
+        const head = await readHead()
+        return formatFeedCursor(head.epoch, head.seq)
+      }),
 
     subscribeRevocations,
 
@@ -803,7 +807,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
 
     purgeExpired: (now) =>
       run('purgeExpired', async () => {
-        const [row] = await query<{ removed: NumberLike }>(sql.purge, [now - PURGE_RETENTION_MS, now, maxAuditEventsPerSubject])
+        // Feed entries are kept FEED_EXP_MARGIN_SECONDS past exp: a verifier may accept a token for its tolerance.
+        const [row] = await query<{ removed: NumberLike }>(sql.purge, [now - PURGE_RETENTION_MS, maxAuditEventsPerSubject, now / 1000 - FEED_EXP_MARGIN_SECONDS])
         return Number(row?.removed ?? 0)
       }),
 

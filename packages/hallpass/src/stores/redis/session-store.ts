@@ -71,6 +71,7 @@ import type {
   StoredKeyring,
 } from '../../session/store.ts'
 import { compareFeedCursors, formatFeedCursor, isFeedEpoch, parseFeedCursor } from '../../session/feed-cursor.ts'
+import { FEED_EXP_MARGIN_SECONDS } from '../../session/feed-reader.ts'
 import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from '../../session/types.ts'
 import {
   auditAppendScript,
@@ -607,7 +608,8 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
         }
         // Feed entries whose exp (seconds) has passed: every access token they covered has expired.
         for (;;) {
-          const [examined, deleted] = asArray(await run(purgeFeedScript, feedKeys, [num(now / 1000), PURGE_BATCH]))
+          // Kept FEED_EXP_MARGIN_SECONDS past exp: a verifier may accept a token for its tolerance.
+          const [examined, deleted] = asArray(await run(purgeFeedScript, feedKeys, [num(now / 1000 - FEED_EXP_MARGIN_SECONDS), PURGE_BATCH]))
           removed += Number(deleted)
           if (Number(examined) < PURGE_BATCH) break
         }

@@ -31,6 +31,7 @@ import type {
   StoredKeyring,
 } from '../../session/store.ts'
 import { formatFeedCursor } from '../../session/feed-cursor.ts'
+import { FEED_EXP_MARGIN_SECONDS } from '../../session/feed-reader.ts'
 import type { AuditEvent, RevocationEntry, SessionRecord } from '../../session/types.ts'
 import {
   auditFromJson,
@@ -348,7 +349,8 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
   const purgeTx = db.transaction((now: number): number => {
     const cutoff = now - PURGE_RETENTION_MS
     let removed = purgeSessions.run(cutoff, cutoff).changes
-    removed += purgeFeed.run(now / 1000).changes
+    // Kept FEED_EXP_MARGIN_SECONDS past exp: a verifier may accept a token for its tolerance.
+    removed += purgeFeed.run(now / 1000 - FEED_EXP_MARGIN_SECONDS).changes
     for (const subject of overfullSubjects.all(config.maxAuditEventsPerSubject)) {
       removed += trimAuditOf.run(subject, subject, config.maxAuditEventsPerSubject).changes
     }
