@@ -6,17 +6,17 @@
  */
 import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { ServerContext } from './context.ts'
-import { buildBearerChallenge } from 'hallpass/http'
-import { REALM, sendTokenError } from './errors.ts'
+import { bearerFailure } from 'hallpass/http'
+import { handleError, REALM, sendTokenError } from './errors.ts'
 import { registerAccountRoutes } from './routes/account.ts'
 import { registerDiscoveryRoutes } from './routes/discovery.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerOAuthRoutes } from './routes/oauth.ts'
 import { FEED_STREAM_DEFAULTS, registerRevocationFeed, type FeedStreamLimits } from './routes/revocation-feed.ts'
 import { registerTokenEndpoints } from './routes/token-endpoints.ts'
-import { BROWSER_HEADER } from './browser-transport.ts'
+import { BROWSER_HEADER, registerBrowserMode } from './browser-transport.ts'
 import { SECURITY_HEADERS } from './security-headers.ts'
 
 export interface BuildServerOptions {
@@ -39,7 +39,7 @@ export const REDACTED_LOG_PATHS = [
 
 /**
  * @example
- * import { buildServer } from 'hallpass/server'
+ * import { buildServer } from '@hallpass/server'
  * const app = await buildServer(context)
  * await app.listen({ port: 8080 })
  */
@@ -108,33 +108,24 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
 
   // Node keeps only the first of several Authorization headers and drops the rest, while a
   // proxy in front may have looked at another one. Several credentials are a malformed
-  // request (RFC 6750 §2, STYLE.md §4): refuse them before any route reads the header.
+  // request (RFC 6750 §2): refuse them before any route reads the header.
   app.addHook('onRequest', async (request, reply) => {
     const raw = request.raw.rawHeaders
     let count = 0
     for (let i = 0; i < raw.length; i += 2) if (raw[i]!.toLowerCase() === 'authorization') count++
     if (count > 1) {
-      reply.header('www-authenticate', buildBearerChallenge({ realm: REALM, error: 'invalid_request', description: 'The request has several Authorization headers' }))
-      return sendTokenError(reply, 400, 'invalid_request', 'The request has several Authorization headers')
+      const failure = bearerFailure({ kind: 'invalid', reason: 'several Authorization headers' }, REALM)
+      return sendTokenError(reply.headers(failure.headers), failure.status, failure.body.error, failure.body.error_description)
     }
   })
+  registerBrowserMode(app, config)
 
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched'
     ctx.metrics.requestDuration.observe({ route, method: request.method, status: String(reply.statusCode) }, reply.elapsedTime / 1000)
   })
 
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    // Framework-level rejections (schema, parsing, size) are the client's fault: a 4xx with a
-    // stable error name and nothing from the input echoed back.
-    if (error.validation !== undefined) return sendTokenError(reply, 400, 'invalid_request', 'The request body is invalid')
-    const status = error.statusCode ?? 500
-    if (status === 413) return sendTokenError(reply, 413, 'invalid_request', 'The request body is too large')
-    if (status === 415) return sendTokenError(reply, 415, 'invalid_request', 'Unsupported content type')
-    if (status >= 400 && status < 500) return sendTokenError(reply, status, 'invalid_request', 'The request is malformed')
-    request.log.error({ err: error }, 'unhandled error')
-    return sendTokenError(reply, 500, 'server_error', 'Internal server error')
-  })
+  app.setErrorHandler(handleError)
   app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not_found', error_description: 'Not found' }))
 
   registerTokenEndpoints(app, ctx)

@@ -8,14 +8,27 @@
 // only grant to configured origins), and any `Origin` / `Sec-Fetch-Site` it carries must be
 // same-origin or a configured CORS origin.
 import type {} from '@fastify/cookie' // request.cookies / reply.setCookie typings
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServerConfig } from './config.ts'
 import { HttpProblem } from './errors.ts'
 
 export const BROWSER_HEADER = 'x-hallpass-client'
 
-export function isBrowserMode(config: ServerConfig, request: FastifyRequest): boolean {
-  return config.cookies.enabled && request.headers[BROWSER_HEADER] === 'browser'
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The client asked for browser mode (and cookies are on): set before any route runs. */
+    browserMode: boolean
+  }
+}
+
+/** Decorates every request with `browserMode`. */
+export function registerBrowserMode(app: FastifyInstance, config: ServerConfig): void {
+  app.decorateRequest('browserMode', false)
+  if (!config.cookies.enabled) return
+  app.addHook('onRequest', (request, _reply, done) => {
+    request.browserMode = request.headers[BROWSER_HEADER] === 'browser'
+    done()
+  })
 }
 
 /** Rejects cross-site requests; call before trusting the refresh cookie. */

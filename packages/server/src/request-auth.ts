@@ -2,12 +2,12 @@
 // the store too, so a revoked session is refused at once here), trusted backends by the admin
 // API key, confidential clients (RFC 7662/7009) by HTTP Basic. Secrets compare in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyRequest } from 'fastify'
 import type { JwtClaims } from 'hallpass'
 import { isHallpassError, SessionRevoked } from 'hallpass/errors'
-import { buildBearerChallenge, parseBearerHeader } from 'hallpass/http'
+import { bearerFailure, parseBearerHeader } from 'hallpass/http'
 import type { ServerContext } from './context.ts'
-import { HttpProblem, REALM, sendHallpassError, sendTokenError } from './errors.ts'
+import { HttpProblem, REALM } from './errors.ts'
 
 export interface AuthenticatedRequest {
   readonly claims: JwtClaims & { sub: string; sid: string }
@@ -21,32 +21,20 @@ export function secretsEqual(presented: string, expected: string): boolean {
 }
 
 /**
- * Verifies the request's access token; on failure answers (RFC 6750) and returns undefined.
+ * Verifies the request's access token, or throws what the route answers (RFC 6750): a route
+ * that calls this declares `config: { errors: 'resource' }`.
  */
-export async function authenticateUser(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): Promise<AuthenticatedRequest | undefined> {
+export async function authenticateUser(ctx: ServerContext, request: FastifyRequest): Promise<AuthenticatedRequest> {
   const bearer = parseBearerHeader(request.headers.authorization)
-  if (bearer.kind === 'none') {
-    // RFC 6750 §3.1: no credentials, no error code in the challenge.
-    await reply.code(401).header('www-authenticate', buildBearerChallenge({ realm: REALM })).send({ error: 'unauthorized', error_description: 'Authentication required' })
-    return undefined
-  }
-  if (bearer.kind === 'invalid') {
-    await reply
-      .code(400)
-      .header('www-authenticate', buildBearerChallenge({ realm: REALM, error: 'invalid_request', description: 'The request has a malformed Authorization header' }))
-      .send({ error: 'invalid_request', error_description: 'The request has a malformed Authorization header' })
-    return undefined
-  }
+  if (bearer.kind !== 'token') throw HttpProblem.of(bearerFailure(bearer, REALM))
   try {
     const { claims } = ctx.sessions.verifyAccessToken(bearer.token)
     const session = await ctx.sessions.get(claims.sid!)
     if (session === undefined || session.revokedAt !== null) throw new SessionRevoked(claims.sid!)
     return { claims: claims as AuthenticatedRequest['claims'] }
   } catch (error) {
-    if (!isHallpassError(error)) throw error
-    ctx.metrics.verifyFailures.inc({ code: error.code })
-    await sendHallpassError(reply, error.code, 'resource')
-    return undefined
+    if (isHallpassError(error)) ctx.metrics.verifyFailures.inc({ code: error.code })
+    throw error
   }
 }
 
@@ -62,9 +50,9 @@ export function requireAdmin(ctx: ServerContext, request: FastifyRequest): void 
 
 /**
  * RFC 6749 §2.3.1 client authentication by HTTP Basic (or the admin key as a bearer), for the
- * introspection and revocation endpoints. Answers 401 `invalid_client` and returns false on failure.
+ * introspection and revocation endpoints: the client's id, or a thrown 401 `invalid_client`.
  */
-export async function authenticateClient(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply): Promise<string | undefined> {
+export function authenticateClient(ctx: ServerContext, request: FastifyRequest): string {
   const header = request.headers.authorization
   if (typeof header === 'string' && header.slice(0, 6).toLowerCase() === 'basic ') {
     const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8')
@@ -78,14 +66,13 @@ export async function authenticateClient(ctx: ServerContext, request: FastifyReq
       const expected = id !== undefined && Object.hasOwn(ctx.config.clients, id) ? ctx.config.clients[id] : undefined
       // Compare against something even for unknown ids, so timing does not tell them apart.
       const ok = secretsEqual(secret ?? '', expected ?? 'hallpass-unknown-client-placeholder-secret')
-      if (ok && expected !== undefined) return id
+      if (ok && expected !== undefined && id !== undefined) return id
     }
   } else {
     const bearer = parseBearerHeader(header)
     if (bearer.kind === 'token' && ctx.config.adminApiKey !== undefined && secretsEqual(bearer.token, ctx.config.adminApiKey)) return 'admin'
   }
-  await sendTokenError(reply.header('www-authenticate', `Basic realm="${REALM}"`), 401, 'invalid_client', 'Client authentication failed')
-  return undefined
+  throw new HttpProblem(401, 'invalid_client', 'Client authentication failed', { 'www-authenticate': `Basic realm="${REALM}"` })
 }
 
 function safeDecode(value: string): string | undefined {

@@ -180,7 +180,10 @@ for (const kind of STORE_KINDS) {
 
       assert.equal((await server.request('/auth/logout', { json: { refresh_token: 'hprt_whatever' } })).status, 204)
       assertError(await server.request('/auth/logout', { method: 'POST', bearer: 'not.a.jwt' }), 401, 'invalid_token')
-      assertError(await server.request('/auth/logout', { method: 'POST', headers: { authorization: 'Basic Zm9vOmJhcg==' } }), 400, 'invalid_request')
+      // Another scheme's credential is no bearer credential: a bare challenge (RFC 6750 §3.1).
+      const basic = await server.request('/auth/logout', { method: 'POST', headers: { authorization: 'Basic Zm9vOmJhcg==' } })
+      assertError(basic, 401, 'unauthorized')
+      assert.equal(basic.headers.get('www-authenticate'), 'Bearer realm="hallpass"')
     })
 
     test('POST /auth/logout-all revokes every session of the user and no one else’s', async () => {

@@ -22,7 +22,7 @@ async function until(condition: () => boolean, what: string, timeoutMs = 3000): 
   }
 }
 
-async function setup(wrap: (store: SessionStore) => SessionStore): Promise<{ store: SessionStore; revoke(): Promise<string> }> {
+async function setup(wrap: (store: SessionStore) => SessionStore): Promise<{ store: SessionStore; revoke: () => Promise<string> }> {
   const store = createSqliteStore({ path: ':memory:' })
   closers.push(() => store.close())
   const manager = await createSessionManager({ store, secret: randomBytes(32), issuer: 'https://auth.test' })

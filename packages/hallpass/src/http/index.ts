@@ -6,3 +6,4 @@
 export { parseBearerHeader, type BearerResult } from './bearer.ts'
 export { buildBearerChallenge, quoteHeaderValue, type ChallengeOptions } from './challenge.ts'
 export { ERROR_DESCRIPTIONS, toHttpError, type ErrorContext, type HttpError, type OAuthErrorName } from './oauth-errors.ts'
+export { bearerFailure, resourceErrorFailure, type HttpFailure } from './resource-failure.ts'

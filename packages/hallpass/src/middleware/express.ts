@@ -5,7 +5,8 @@
  * request's bearer token and sets `req.auth = { claims, token }`; on failure it answers
  * itself, following RFC 6750, and the route handler is never reached:
  * - no credentials: 401, `WWW-Authenticate: Bearer realm="…"` with no error (§3.1);
- * - malformed header, another scheme or several credentials: 400 `invalid_request`;
+ * - another scheme's credential (`Basic …`): the same 401 as none;
+ * - malformed header or several credentials: 400 `invalid_request`;
  * - bad, expired or revoked token: 401 `invalid_token` with a fixed `error_description`;
  * - missing scope: 403 `insufficient_scope` with the required `scope`;
  * - revocation state unknown (feed stale): 503, no challenge.
@@ -16,8 +17,6 @@ import {
   checkAuthOptions,
   checkVerifier,
   DEFAULT_REALM,
-  failureFor,
-  missingCredentials,
   nodeAuthorization,
   type AuthFailure,
   type AuthOptions,
@@ -25,6 +24,7 @@ import {
   type HallpassAuth,
   type TokenVerifier,
 } from './internal/authenticate.ts'
+import { bearerFailure, resourceErrorFailure } from '../http/resource-failure.ts'
 import { checkScopeOption, requireScopes } from '../verify/scope.ts'
 
 export type { AuthOptions, HallpassAuth, TokenVerifier } from './internal/authenticate.ts'
@@ -91,11 +91,11 @@ export function requireScope(...scopes: string[]): RequestHandler {
   const required = checkScopeOption(scopes, 'scopes')!
   return (req: Request, res: Response, next: NextFunction): void => {
     const realm = realms.get(req) ?? DEFAULT_REALM
-    if (req.auth === undefined) return send(res, missingCredentials(realm))
+    if (req.auth === undefined) return send(res, bearerFailure({ kind: 'none' }, realm))
     try {
       requireScopes(req.auth.claims, required)
     } catch (error) {
-      return send(res, failureFor(error, realm))
+      return send(res, resourceErrorFailure(error, realm))
     }
     next()
   }

@@ -15,13 +15,12 @@ import {
   checkAuthOptions,
   checkVerifier,
   DEFAULT_REALM,
-  failureFor,
-  missingCredentials,
   type AuthFailure,
   type AuthOptions,
   type HallpassAuth,
   type TokenVerifier,
 } from './internal/authenticate.ts'
+import { bearerFailure, resourceErrorFailure } from '../http/resource-failure.ts'
 import { checkScopeOption, requireScopes } from '../verify/scope.ts'
 
 export type { AuthOptions, HallpassAuth, TokenVerifier } from './internal/authenticate.ts'
@@ -82,11 +81,11 @@ export function requireScope(...scopes: string[]): MiddlewareHandler {
   return async (c: Context, next: Next): Promise<Response | void> => {
     const realm = realms.get(c) ?? DEFAULT_REALM
     const auth = c.get('auth')
-    if (auth === undefined) return respond(c, missingCredentials(realm))
+    if (auth === undefined) return respond(c, bearerFailure({ kind: 'none' }, realm))
     try {
       requireScopes(auth.claims, required)
     } catch (error) {
-      return respond(c, failureFor(error, realm))
+      return respond(c, resourceErrorFailure(error, realm))
     }
     await next()
   }

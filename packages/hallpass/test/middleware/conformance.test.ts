@@ -77,7 +77,11 @@ const ROWS: Row[] = [
   { name: 'a key published a moment ago: accepted on its first presentation', path: '/orders', authorization: () => [`Bearer ${freshKeyToken()}`], status: 200, challenge: null, reached: true, sub: 'user-1' },
   { name: 'scheme is case-insensitive', path: '/orders', authorization: (t) => [`bEARER ${t.valid}`], status: 200, challenge: null, reached: true, sub: 'user-1' },
   { name: 'missing header: no error code', path: '/orders', authorization: () => [], status: 401, challenge: REALM, reached: false, error: 'unauthorized' },
-  { name: 'Basic scheme', path: '/orders', authorization: () => ['Basic dXNlcjpwYXNz'], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
+  // RFC 6750 §3.1: a credential of another scheme is no bearer credential: a bare challenge.
+  { name: 'Basic scheme: a bare Bearer challenge', path: '/orders', authorization: () => ['Basic dXNlcjpwYXNz'], status: 401, challenge: REALM, reached: false, error: 'unauthorized' },
+  { name: 'a scheme name alone', path: '/orders', authorization: () => ['Negotiate'], status: 401, challenge: REALM, reached: false, error: 'unauthorized' },
+  { name: '"Bearer" with no token', path: '/orders', authorization: () => ['Bearer'], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
+  { name: 'not a credential at all', path: '/orders', authorization: () => ['{"token":"x"}'], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
   { name: 'two Authorization headers', path: '/orders', authorization: (t) => [`Bearer ${t.valid}`, `Bearer ${t.otherValid}`], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
   { name: 'malformed b64token', path: '/orders', authorization: () => ['Bearer abc def!'], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
   { name: 'empty bearer', path: '/orders', authorization: () => ['Bearer '], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
@@ -114,7 +118,8 @@ const ROWS: Row[] = [
   { name: 'optional route without a token', path: '/optional', authorization: () => [], status: 200, challenge: null, reached: true, sub: null },
   { name: 'optional route with a valid token', path: '/optional', authorization: (t) => [`Bearer ${t.valid}`], status: 200, challenge: null, reached: true, sub: 'user-1' },
   { name: 'optional route with a bad token', path: '/optional', authorization: (t) => [`Bearer ${t.expired}`], status: 401, challenge: invalidToken('The token has expired'), reached: false, error: 'invalid_token' },
-  { name: 'optional route with a malformed header', path: '/optional', authorization: () => ['Basic x'], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
+  { name: 'optional route with a malformed header', path: '/optional', authorization: () => ['Bearer a b'], status: 400, challenge: MALFORMED, reached: false, error: 'invalid_request' },
+  { name: 'optional route with another scheme: anonymous', path: '/optional', authorization: () => ['Basic dXNlcjpwYXNz'], status: 200, challenge: null, reached: true, sub: null },
   { name: 'revocation state unknown: 503, no challenge', path: '/infra', authorization: (t) => [`Bearer ${t.valid}`], status: 503, challenge: null, reached: false, error: 'temporarily_unavailable' },
 ]
 

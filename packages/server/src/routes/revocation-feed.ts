@@ -36,7 +36,6 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
 import { compareFeedCursors, readFeed, type RevocationEntry } from 'hallpass'
 import type { ServerContext } from '../context.ts'
-import { sendUnknownError } from '../errors.ts'
 import { addressGroup } from '../feed-slots.ts'
 import { authenticateClient } from '../request-auth.ts'
 import { SECURITY_HEADERS } from '../security-headers.ts'
@@ -82,12 +81,16 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
     done()
   })
 
-  app.get<{ Querystring: { after?: string | string[] } }>('/auth/revocations', async (request, reply) => {
+  app.get<{ Querystring: { after?: string | string[] } }>('/auth/revocations', { config: { errors: 'resource' } }, async (request, reply) => {
     // One cursor at most: a repeated `after` is a malformed request, not a choice to guess at.
     if (Array.isArray(request.query.after)) return reply.code(400).send({ error: 'invalid_request', error_description: 'Give at most one cursor' })
-    if (ctx.config.revocationFeed.access === 'clients' && (await authenticateClient(ctx, request, reply)) === undefined) {
-      ctx.metrics.feedRefused.inc({ reason: 'unauthorized' })
-      return reply
+    if (ctx.config.revocationFeed.access === 'clients') {
+      try {
+        authenticateClient(ctx, request)
+      } catch (error) {
+        ctx.metrics.feedRefused.inc({ reason: 'unauthorized' })
+        throw error
+      }
     }
     if (!ctx.feed.healthy) {
       ctx.metrics.feedRefused.inc({ reason: 'store' })
@@ -219,7 +222,7 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
     } catch (error) {
       if (!raw.headersSent && !reply.sent) {
         end()
-        return sendUnknownError(reply, error, 'resource')
+        throw error
       }
       request.log.error({ err: error }, 'revocation feed catch-up failed')
       raw.destroy()

@@ -5,15 +5,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isHallpassError, SessionInputInvalid } from 'hallpass/errors'
 import type { DeviceInfo, IssuedTokens } from 'hallpass'
 import { normalizeUsername } from 'hallpass/users'
-import {
-  assertSameSiteRequest,
-  clearRefreshCookie,
-  isBrowserMode,
-  readRefreshCookie,
-  setRefreshCookie,
-} from '../browser-transport.ts'
+import { assertSameSiteRequest, clearRefreshCookie, readRefreshCookie, setRefreshCookie } from '../browser-transport.ts'
 import type { ServerContext } from '../context.ts'
-import { HttpProblem, sendTokenError, sendUnknownError } from '../errors.ts'
+import { HttpProblem, sendTokenError } from '../errors.ts'
 import { authenticateUser, requireAdmin } from '../request-auth.ts'
 
 const TOKEN_BODY_LIMIT = 8 * 1024
@@ -80,7 +74,7 @@ function sendTokens(ctx: ServerContext, request: FastifyRequest, reply: FastifyR
     session_id: tokens.session.id,
   }
   if (tokens.session.scope !== null) body.scope = tokens.session.scope
-  if (isBrowserMode(ctx.config, request)) {
+  if (request.browserMode) {
     setRefreshCookie(ctx.config, reply, tokens.refreshToken, tokens.refreshTokenExpiresAt)
   } else {
     body.refresh_token = tokens.refreshToken
@@ -92,110 +86,103 @@ async function rateLimit(ctx: ServerContext, key: string, rule: { max: number; w
   const decision = await ctx.limiter.consume(key, rule)
   if (!decision.allowed) {
     ctx.metrics.rateLimited.inc({ route })
-    throw new HttpProblem(429, 'rate_limited', 'Too many requests', decision.retryAfterSeconds)
+    throw new HttpProblem(429, 'rate_limited', 'Too many requests', { 'retry-after': String(decision.retryAfterSeconds) })
   }
 }
 
 export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: { username: string; password: string; device_label?: string } }>(
     '/auth/login',
-    { schema: loginSchema, bodyLimit: TOKEN_BODY_LIMIT },
-    async (request, reply) => {
-      try {
-        if (isBrowserMode(ctx.config, request)) assertSameSiteRequest(ctx.config, request) // no login CSRF
-        let username: string
-        try {
-          username = normalizeUsername(request.body.username)
-        } catch {
-          throw new HttpProblem(400, 'invalid_request', 'The username is malformed')
-        }
-        await rateLimit(ctx, `login-ip:${request.ip}`, ctx.config.rateLimits.loginPerIp, 'login')
-        await rateLimit(ctx, `login-user:${username}`, ctx.config.rateLimits.loginPerUsername, 'login')
-        const user = await ctx.checkCredentials(username, request.body.password)
-        if (user === undefined) {
-          ctx.metrics.logins.inc({ result: 'invalid_credentials' })
-          // One answer for unknown users and wrong passwords (RFC 6749 §5.2 invalid_grant).
-          return await sendTokenError(reply, 400, 'invalid_grant', 'Invalid username or password')
-        }
-        await ctx.limiter.reset(`login-user:${username}`)
-        const tokens = await ctx.sessions.create({
-          subject: user.subject,
-          ...(user.claims !== undefined ? { claims: user.claims } : {}),
-          ...(user.scope !== undefined ? { scope: user.scope } : {}),
-          device: deviceOf(request, request.body.device_label),
-        })
-        ctx.metrics.logins.inc({ result: 'success' })
-        return await sendTokens(ctx, request, reply, tokens)
-      } catch (error) {
+    {
+      schema: loginSchema,
+      bodyLimit: TOKEN_BODY_LIMIT,
+      onError: async (_request, _reply, error) => {
         if (!(error instanceof HttpProblem)) ctx.metrics.logins.inc({ result: 'error' })
-        return sendUnknownError(reply, error, 'token')
+      },
+    },
+    async (request, reply) => {
+      if (request.browserMode) assertSameSiteRequest(ctx.config, request) // no login CSRF
+      let username: string
+      try {
+        username = normalizeUsername(request.body.username)
+      } catch {
+        throw new HttpProblem(400, 'invalid_request', 'The username is malformed')
       }
+      await rateLimit(ctx, `login-ip:${request.ip}`, ctx.config.rateLimits.loginPerIp, 'login')
+      await rateLimit(ctx, `login-user:${username}`, ctx.config.rateLimits.loginPerUsername, 'login')
+      const user = await ctx.checkCredentials(username, request.body.password)
+      if (user === undefined) {
+        ctx.metrics.logins.inc({ result: 'invalid_credentials' })
+        // One answer for unknown users and wrong passwords (RFC 6749 §5.2 invalid_grant).
+        return sendTokenError(reply, 400, 'invalid_grant', 'Invalid username or password')
+      }
+      await ctx.limiter.reset(`login-user:${username}`)
+      const tokens = await ctx.sessions.create({
+        subject: user.subject,
+        ...(user.claims !== undefined ? { claims: user.claims } : {}),
+        ...(user.scope !== undefined ? { scope: user.scope } : {}),
+        device: deviceOf(request, request.body.device_label),
+      })
+      ctx.metrics.logins.inc({ result: 'success' })
+      return sendTokens(ctx, request, reply, tokens)
     },
   )
 
   app.post<{ Body: { refresh_token?: string } | null }>(
     '/auth/refresh',
-    { schema: refreshSchema, bodyLimit: TOKEN_BODY_LIMIT },
-    async (request, reply) => {
-      try {
-        await rateLimit(ctx, `refresh-ip:${request.ip}`, ctx.config.rateLimits.refreshPerIp, 'refresh')
-        const token = refreshTokenOf(ctx, request)
-        const tokens = await ctx.sessions.refresh(token, { device: deviceOf(request) })
-        ctx.metrics.refreshes.inc({ result: tokens.replay === undefined ? 'rotated' : 'concurrent_replay' })
-        return await sendTokens(ctx, request, reply, tokens)
-      } catch (error) {
-        if (isHallpassError(error)) {
-          ctx.metrics.refreshes.inc({ result: error.code })
-          if (error.code === 'ERR_REFRESH_REUSED') {
-            ctx.metrics.reuseDetections.inc({ classification: error.classification })
-            ctx.metrics.revocations.inc({ reason: 'refresh_reuse' })
-          }
-          if (isBrowserMode(ctx.config, request) && error.family === 'credential') clearRefreshCookie(ctx.config, reply)
+    {
+      schema: refreshSchema,
+      bodyLimit: TOKEN_BODY_LIMIT,
+      onError: async (request, reply, error) => {
+        if (!isHallpassError(error)) return
+        ctx.metrics.refreshes.inc({ result: error.code })
+        if (error.code === 'ERR_REFRESH_REUSED') {
+          ctx.metrics.reuseDetections.inc({ classification: error.classification })
+          ctx.metrics.revocations.inc({ reason: 'refresh_reuse' })
         }
-        return sendUnknownError(reply, error, 'token')
-      }
+        // A cookie that can no longer refresh is taken back from the browser.
+        if (request.browserMode && error.family === 'credential') clearRefreshCookie(ctx.config, reply)
+      },
+    },
+    async (request, reply) => {
+      await rateLimit(ctx, `refresh-ip:${request.ip}`, ctx.config.rateLimits.refreshPerIp, 'refresh')
+      const token = refreshTokenOf(ctx, request)
+      const tokens = await ctx.sessions.refresh(token, { device: deviceOf(request) })
+      ctx.metrics.refreshes.inc({ result: tokens.replay === undefined ? 'rotated' : 'concurrent_replay' })
+      return sendTokens(ctx, request, reply, tokens)
     },
   )
 
-  // Logout of this session: by its refresh token (body or cookie) or by an access token.
+  // Logout of this session: by its refresh token (body or cookie) or by an access token. A bad
+  // access token is answered as a resource server would (RFC 6750); a bad refresh token is
+  // not an error at all.
   app.post<{ Body: { refresh_token?: string } | null }>(
     '/auth/logout',
-    { schema: refreshSchema, bodyLimit: TOKEN_BODY_LIMIT },
+    { schema: refreshSchema, bodyLimit: TOKEN_BODY_LIMIT, config: { errors: 'resource' } },
     async (request, reply) => {
-      try {
-        let sessionId: string | undefined
-        if (request.headers.authorization !== undefined) {
-          const auth = await authenticateUser(ctx, request, reply)
-          if (auth === undefined) return reply
-          sessionId = auth.claims.sid
-        } else {
-          const inspected = await ctx.sessions.inspectRefreshToken(refreshTokenOf(ctx, request))
-          // RFC 7009 §2.2 spirit: logging out with an invalid token is not an error worth leaking.
-          if (inspected.active) sessionId = inspected.session.id
-        }
-        if (sessionId !== undefined) {
-          const result = await ctx.sessions.revoke(sessionId, 'logout')
-          if (result.revoked) ctx.metrics.revocations.inc({ reason: 'logout' })
-        }
-        if (isBrowserMode(ctx.config, request)) clearRefreshCookie(ctx.config, reply)
-        return await reply.code(204).header('cache-control', 'no-store').send()
-      } catch (error) {
-        return sendUnknownError(reply, error, 'token')
+      let sessionId: string | undefined
+      if (request.headers.authorization !== undefined) {
+        sessionId = (await authenticateUser(ctx, request)).claims.sid
+      } else {
+        const inspected = await ctx.sessions.inspectRefreshToken(refreshTokenOf(ctx, request))
+        // RFC 7009 §2.2 spirit: logging out with an invalid token is not an error worth leaking.
+        if (inspected.active) sessionId = inspected.session.id
       }
+      if (sessionId !== undefined) {
+        const result = await ctx.sessions.revoke(sessionId, 'logout')
+        if (result.revoked) ctx.metrics.revocations.inc({ reason: 'logout' })
+      }
+      if (request.browserMode) clearRefreshCookie(ctx.config, reply)
+      return reply.code(204).header('cache-control', 'no-store').send()
     },
   )
 
-  app.post('/auth/logout-all', { bodyLimit: TOKEN_BODY_LIMIT }, async (request, reply) => {
-    try {
-      const auth = await authenticateUser(ctx, request, reply)
-      if (auth === undefined) return reply
-      const entries = await ctx.sessions.revokeAll(auth.claims.sub, { reason: 'logout_all' })
-      ctx.metrics.revocations.inc({ reason: 'logout_all' }, entries.length)
-      if (isBrowserMode(ctx.config, request)) clearRefreshCookie(ctx.config, reply)
-      return await reply.code(200).header('cache-control', 'no-store').send({ revoked: entries.length })
-    } catch (error) {
-      return sendUnknownError(reply, error, 'resource')
-    }
+  app.post('/auth/logout-all', { bodyLimit: TOKEN_BODY_LIMIT, config: { errors: 'resource' } }, async (request, reply) => {
+    const auth = await authenticateUser(ctx, request)
+    const entries = await ctx.sessions.revokeAll(auth.claims.sub, { reason: 'logout_all' })
+    ctx.metrics.revocations.inc({ reason: 'logout_all' }, entries.length)
+    if (request.browserMode) clearRefreshCookie(ctx.config, reply)
+    return reply.code(200).header('cache-control', 'no-store').send({ revoked: entries.length })
   })
 
   // A trusted backend that authenticated the user itself mints a session (admin API key).
@@ -203,19 +190,15 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
     '/sessions',
     { schema: mintSchema, bodyLimit: TOKEN_BODY_LIMIT },
     async (request, reply) => {
-      try {
-        requireAdmin(ctx, request)
-        const tokens = await ctx.sessions.create({
-          subject: request.body.subject,
-          ...(request.body.claims !== undefined ? { claims: request.body.claims } : {}),
-          ...(request.body.scope !== undefined ? { scope: request.body.scope } : {}),
-          ...(request.body.audience !== undefined ? { audience: request.body.audience } : {}),
-          device: request.body.device ?? deviceOf(request),
-        })
-        return await sendTokens(ctx, request, reply, tokens, 201)
-      } catch (error) {
-        return sendUnknownError(reply, error, 'token')
-      }
+      requireAdmin(ctx, request)
+      const tokens = await ctx.sessions.create({
+        subject: request.body.subject,
+        ...(request.body.claims !== undefined ? { claims: request.body.claims } : {}),
+        ...(request.body.scope !== undefined ? { scope: request.body.scope } : {}),
+        ...(request.body.audience !== undefined ? { audience: request.body.audience } : {}),
+        device: request.body.device ?? deviceOf(request),
+      })
+      return sendTokens(ctx, request, reply, tokens, 201)
     },
   )
 }
@@ -227,7 +210,7 @@ function refreshTokenOf(ctx: ServerContext, request: FastifyRequest<{ Body: { re
   // The browser attaches the cookie to cross-site requests too (a form post from another
   // site): a request the cookie would authenticate without the custom header is refused with
   // 403, like any other cross-site one, instead of being treated as "no token".
-  if (fromCookie !== undefined || isBrowserMode(ctx.config, request)) assertSameSiteRequest(ctx.config, request)
+  if (fromCookie !== undefined || request.browserMode) assertSameSiteRequest(ctx.config, request)
   if (fromCookie !== undefined) return fromCookie
   throw new SessionInputInvalid('refresh_token', 'is required')
 }

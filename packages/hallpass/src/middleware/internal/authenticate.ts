@@ -3,11 +3,10 @@
 // response through the one code → HTTP mapping (src/http/oauth-errors). Adapters only copy
 // the outcome into their framework's request and response objects.
 import type { IncomingHttpHeaders } from 'node:http'
-import { ConfigInvalid, HallpassError, JwksNoMatchingKey, ScopeInsufficient } from '../../errors.ts'
+import { ConfigInvalid, JwksNoMatchingKey } from '../../errors.ts'
 import type { JwtClaims } from '../../engine/jwt/types.ts'
 import { parseBearerHeader } from '../../http/bearer.ts'
-import { buildBearerChallenge } from '../../http/challenge.ts'
-import { toHttpError } from '../../http/oauth-errors.ts'
+import { bearerFailure, resourceErrorFailure, type HttpFailure } from '../../http/resource-failure.ts'
 import { checkScopeOption, requireScopes } from '../../verify/scope.ts'
 
 /** What an authenticated request carries. */
@@ -46,11 +45,7 @@ export interface AuthSettings {
 }
 
 /** @internal An error response, ready to be written by an adapter. */
-export interface AuthFailure {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: { readonly error: string; readonly error_description: string }
-}
+export type AuthFailure = HttpFailure
 
 /** @internal */
 export type AuthOutcome =
@@ -58,9 +53,6 @@ export type AuthOutcome =
   | { readonly ok: false; readonly failure: AuthFailure }
 
 export const DEFAULT_REALM = 'hallpass'
-
-// Not a hallpass error code (nothing was verified): the fixed text the server uses too.
-const MALFORMED_HEADER = 'The request has a malformed Authorization header'
 
 /** @internal Checks adapter options once, at setup. `prefix` names where they came from. */
 export function checkAuthOptions(options: unknown, prefix = '', extraKeys: readonly string[] = []): AuthSettings {
@@ -107,28 +99,10 @@ export function authenticateHeaderOrWait(verifier: TokenVerifier, header: string
 
 function authenticate(verifier: TokenVerifier, header: string | readonly string[] | undefined, settings: AuthSettings, wait: boolean): AuthOutcome | Promise<AuthOutcome> {
   const bearer = parseBearerHeader(header)
-  if (bearer.kind === 'none') {
-    if (settings.optional) return { ok: true, auth: undefined }
-    // RFC 6750 §3.1: a request without credentials gets a challenge with no error code.
-    return {
-      ok: false,
-      failure: {
-        status: 401,
-        headers: { 'www-authenticate': buildBearerChallenge({ realm: settings.realm }) },
-        body: { error: 'unauthorized', error_description: 'Authentication required' },
-      },
-    }
-  }
-  if (bearer.kind === 'invalid') {
-    // RFC 6750 §3.1 invalid_request: another scheme, a malformed token or several credentials.
-    return {
-      ok: false,
-      failure: {
-        status: 400,
-        headers: { 'www-authenticate': buildBearerChallenge({ realm: settings.realm, error: 'invalid_request', description: MALFORMED_HEADER }) },
-        body: { error: 'invalid_request', error_description: MALFORMED_HEADER },
-      },
-    }
+  if (bearer.kind !== 'token') {
+    // Another scheme's credential counts as none (RFC 6750 §3.1), so an optional route lets it through.
+    if (settings.optional && bearer.kind !== 'invalid') return { ok: true, auth: undefined }
+    return { ok: false, failure: bearerFailure(bearer, settings.realm) }
   }
   const { token } = bearer
   const accept = (claims: Readonly<JwtClaims>): AuthOutcome => {
@@ -139,36 +113,9 @@ function authenticate(verifier: TokenVerifier, header: string | readonly string[
     return accept(verifier.verify(token))
   } catch (error) {
     if (wait && error instanceof JwksNoMatchingKey && verifier.verifyAsync !== undefined) {
-      return verifier.verifyAsync(token).then(accept).catch((retryError: unknown) => ({ ok: false, failure: failureFor(retryError, settings.realm) }))
+      return verifier.verifyAsync(token).then(accept).catch((retryError: unknown) => ({ ok: false, failure: resourceErrorFailure(retryError, settings.realm) }))
     }
-    return { ok: false, failure: failureFor(error, settings.realm) }
-  }
-}
-
-/** @internal The response for a hallpass error, in RFC 6750 terms; rethrows anything else. */
-export function failureFor(error: unknown, realm: string): AuthFailure {
-  if (!(error instanceof HallpassError)) throw error
-  const mapped = toHttpError(error.code, 'resource')
-  const headers: Record<string, string> = {}
-  // Challenges go with 401 and 403 (RFC 6750 §3); a 503 is not the credential's fault and a
-  // challenge would invite the client to throw its token away.
-  if (mapped.status === 401 || mapped.status === 403) {
-    headers['www-authenticate'] = buildBearerChallenge({
-      realm,
-      error: mapped.error,
-      description: mapped.description,
-      scope: error instanceof ScopeInsufficient ? error.required.join(' ') : undefined,
-    })
-  }
-  return { status: mapped.status, headers, body: { error: mapped.error, error_description: mapped.description } }
-}
-
-/** @internal The 401 of a scope check on a request that was not authenticated. */
-export function missingCredentials(realm: string): AuthFailure {
-  return {
-    status: 401,
-    headers: { 'www-authenticate': buildBearerChallenge({ realm }) },
-    body: { error: 'unauthorized', error_description: 'Authentication required' },
+    return { ok: false, failure: resourceErrorFailure(error, settings.realm) }
   }
 }
 
