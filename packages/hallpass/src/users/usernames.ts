@@ -3,7 +3,8 @@
 import { SessionInputInvalid } from '../errors.ts'
 
 const MAX_USERNAME_LENGTH = 128
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+/** A UTF-16 code unit of a surrogate pair without its other half. */
+export const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 export function normalizeUsername(input: unknown): string {
   if (typeof input !== 'string') throw new SessionInputInvalid('username', 'must be a string')

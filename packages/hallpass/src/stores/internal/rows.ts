@@ -265,6 +265,12 @@ export function feedPositionOf(cursor: string | undefined, epoch: string, head: 
   return position
 }
 
+/** Checks the `limit` of a feed or audit read: a non-negative safe integer. */
+export function checkLimit(limit: number): number {
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new SessionInputInvalid('limit', 'must be a non-negative integer')
+  return limit
+}
+
 /** Checks the `minExp` of a feed read: undefined (no bound) or a finite number of epoch seconds. */
 export function checkMinExp(minExp: number | undefined): number {
   if (minExp === undefined) return Number.MIN_SAFE_INTEGER

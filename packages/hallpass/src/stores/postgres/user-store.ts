@@ -19,9 +19,12 @@
  * of one name, one inserts and the others wait on its index entry and then insert nothing.
  */
 import type { Pool, PoolClient, QueryResultRow } from 'pg'
-import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
+import { ConfigInvalid, StoreUnavailable } from '../../errors.ts'
+import { checkPasswordHash, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
 import type { UserRecord, UserStore, UserSummary } from '../../users/user-store.ts'
-import { normalizeUsername } from '../../users/usernames.ts'
+import { unavailable } from './errors.ts'
+import { checkPool } from './options.ts'
+import { checkSchema, createSchemaIfMissing, inMigrationTransaction, quoteIdent } from './schema.ts'
 
 /** The version of the user table schema this release records in `<schema>.users_meta`. */
 export const POSTGRES_USERS_SCHEMA_VERSION = 1
@@ -43,8 +46,6 @@ export interface PostgresUserStore extends UserStore {
 }
 
 const OPTION_KEYS: ReadonlySet<string> = new Set(['pool', 'schema', 'migrate'])
-// The session store's rule, so that every schema it accepts is accepted here.
-const SCHEMA_PATTERN = /^[a-z_][a-z0-9_]{0,50}$/
 
 /** Migration N brings the table from version N to N + 1, given the quoted schema. Append only. */
 function userMigrations(s: string): readonly string[] {
@@ -68,80 +69,7 @@ interface PgUserRow extends PgSummaryRow {
   password_hash: string
 }
 
-// ---- input checks (the same rules in every user store) ---------------------------------------
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-// PHC string format (password-hashing competition): `$id$param=value,…$salt$hash`, every part
-// printable ASCII without spaces. Anything else cannot be a hash argon2 produced.
-const PHC_TEXT = /^[\x21-\x7e]{1,1024}$/
-
-/**
- * Only names that `normalizeUsername` maps to themselves are stored, so no caller can register
- * "Alice" beside "alice" (or a full-width twin) by forgetting to normalise. Lone surrogates pass
- * NFKC unchanged but are not text: UTF-8 (what the driver sends) would turn each into U+FFFD,
- * so distinct names would collide in the table.
- */
-function checkUsername(username: unknown): string {
-  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
-  let canonical: string | undefined
-  try {
-    canonical = normalizeUsername(username)
-  } catch {
-    canonical = undefined
-  }
-  if (canonical !== username || LONE_SURROGATE.test(username)) {
-    throw new SessionInputInvalid('username', 'must be a normalised username (see normalizeUsername)')
-  }
-  return username
-}
-
-/**
- * A name looked up: any string. One no user can have is not found without asking the server:
- * PostgreSQL text cannot hold NUL (the query would fail, a 503 for a bad login) and a lone
- * surrogate would reach it as U+FFFD and could match a real name.
- */
-function isStorable(username: unknown): username is string {
-  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
-  return !username.includes('\u0000') && !LONE_SURROGATE.test(username)
-}
-
-function checkHash(passwordHash: unknown): string {
-  if (typeof passwordHash !== 'string' || !PHC_TEXT.test(passwordHash)) {
-    throw new SessionInputInvalid('passwordHash', 'must be a PHC hash string (1-1024 printable ASCII characters)')
-  }
-  return passwordHash
-}
-
-function checkTime(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new SessionInputInvalid(field, 'must be an integer (epoch milliseconds)')
-  return value
-}
-
-function checkUser(user: UserRecord): UserRecord {
-  if (typeof user !== 'object' || user === null) throw new SessionInputInvalid('user', 'must be a user record')
-  return {
-    username: checkUsername(user.username),
-    passwordHash: checkHash(user.passwordHash),
-    createdAt: checkTime('createdAt', user.createdAt),
-    updatedAt: checkTime('updatedAt', user.updatedAt),
-  }
-}
-
-// ---- errors and rows ------------------------------------------------------------------------
-
-const SAFE_CODE = /^[A-Z0-9_]{1,32}$/
-
-/**
- * Any driver failure is an infrastructure fault (503, not a failed login). The message names the
- * operation and the SQLSTATE/errno only: driver messages can quote values (a unique-violation
- * detail quotes the key), so they stay in `cause`.
- */
-function unavailable(op: string, error: unknown): HallpassError {
-  if (error instanceof HallpassError) return error
-  const code = (error as { code?: unknown } | null)?.code
-  const suffix = typeof code === 'string' && SAFE_CODE.test(code) ? ` (${code})` : ''
-  return new StoreUnavailable(`postgres users ${op} failed${suffix}`, { cause: error })
-}
+// ---- rows and options ----------------------------------------------------------------------
 
 /** int8 arrives as a decimal string (exact); the values were safe integers when written. */
 function toNumber(value: string | number): number {
@@ -156,12 +84,9 @@ function checkOptions(options: unknown): { pool: Pool; schema: string; migrate: 
     if (!OPTION_KEYS.has(key)) throw new ConfigInvalid(key, 'is not a known option')
   }
   const { pool, schema = 'hallpass', migrate = true } = options as Partial<PostgresUserStoreOptions>
-  if (typeof pool !== 'object' || pool === null || typeof pool.query !== 'function' || typeof pool.connect !== 'function') {
-    throw new ConfigInvalid('pool', 'must be a pg.Pool')
-  }
-  if (typeof schema !== 'string' || !SCHEMA_PATTERN.test(schema) || schema.startsWith('pg_')) {
-    throw new ConfigInvalid('schema', 'must be a lowercase identifier ([a-z_][a-z0-9_]*) of at most 51 characters, not starting with "pg_"')
-  }
+  // The session store's rules, so that every pool and schema it accepts is accepted here.
+  checkPool(pool)
+  checkSchema(schema)
   if (typeof migrate !== 'boolean') throw new ConfigInvalid('migrate', 'must be a boolean')
   return { pool, schema, migrate }
 }
@@ -183,9 +108,7 @@ function checkOptions(options: unknown): { pool: Pool; schema: string; migrate: 
  */
 export async function createPostgresUserStore(options: PostgresUserStoreOptions): Promise<PostgresUserStore> {
   const { pool, schema, migrate: migrateFirst } = checkOptions(options)
-  const S = `"${schema}"`
-  // The session store's lock key (postgres.ts): both serialise their DDL on one schema.
-  const migrateLockKey = `hallpass:migrate:${schema}`
+  const S = quoteIdent(schema)
   const metaName = `${S}.users_meta`
 
   const sql = {
@@ -202,7 +125,7 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
     try {
       return await work()
     } catch (error) {
-      throw unavailable(op, error)
+      throw unavailable(`users ${op}`, error)
     }
   }
 
@@ -215,40 +138,27 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
   }
 
   async function migrate(): Promise<void> {
-    await run('migrate', async () => {
-      const client = await pool.connect()
-      let failure: Error | undefined
-      try {
-        await client.query('BEGIN')
-        await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [migrateLockKey])
+    // Under the session store's migration lock: a session store and a user store migrating one
+    // fresh schema at once never race on CREATE SCHEMA or CREATE TABLE.
+    await run('migrate', () =>
+      inMigrationTransaction(pool, schema, async (client) => {
         const current = await readVersion(client)
         if (current > POSTGRES_USERS_SCHEMA_VERSION) {
           throw new StoreUnavailable(`the user table schema (version ${current}) is newer than this hallpass supports (${POSTGRES_USERS_SCHEMA_VERSION})`)
         }
         // Up to date: no DDL at all, so a runtime role without CREATE on the schema works.
-        if (current < POSTGRES_USERS_SCHEMA_VERSION) {
-          // CREATE SCHEMA needs the CREATE privilege on the database even with IF NOT EXISTS.
-          const existing = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema])
-          if (existing.rowCount === 0) await client.query(`CREATE SCHEMA ${S}`)
-          await client.query(`CREATE TABLE IF NOT EXISTS ${metaName} (
-            id      boolean PRIMARY KEY DEFAULT true CHECK (id),
-            version integer NOT NULL)`)
-          for (const migration of userMigrations(S).slice(current)) await client.query(migration)
-          await client.query(
-            `INSERT INTO ${metaName} (id, version) VALUES (true, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version`,
-            [POSTGRES_USERS_SCHEMA_VERSION],
-          )
-        }
-        await client.query('COMMIT')
-      } catch (error) {
-        failure = error instanceof Error ? error : new Error('migration failed')
-        await client.query('ROLLBACK').catch(() => undefined)
-        throw error
-      } finally {
-        // A failed client is destroyed rather than returned half-way through a transaction.
-        client.release(failure)
-      }
-    })
+        if (current === POSTGRES_USERS_SCHEMA_VERSION) return
+        await createSchemaIfMissing(client, schema)
+        await client.query(`CREATE TABLE IF NOT EXISTS ${metaName} (
+          id      boolean PRIMARY KEY DEFAULT true CHECK (id),
+          version integer NOT NULL)`)
+        for (const migration of userMigrations(S).slice(current)) await client.query(migration)
+        await client.query(
+          `INSERT INTO ${metaName} (id, version) VALUES (true, $1) ON CONFLICT (id) DO UPDATE SET version = excluded.version`,
+          [POSTGRES_USERS_SCHEMA_VERSION],
+        )
+      }),
+    )
   }
 
   const store: PostgresUserStore = {
@@ -257,14 +167,14 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
 
     createUser: (user) =>
       run('createUser', async () => {
-        const u = checkUser(user)
+        const u = checkUserRecord(user)
         const result = await pool.query(sql.insert, [u.username, u.passwordHash, u.createdAt, u.updatedAt])
         return result.rowCount === 1
       }),
 
     getUser: (username) =>
       run('getUser', async (): Promise<UserRecord | undefined> => {
-        if (!isStorable(username)) return undefined
+        if (!isStorableUsername(username)) return undefined
         const [row] = (await pool.query<PgUserRow>(sql.select, [username])).rows
         if (row === undefined) return undefined
         return { username: row.username, passwordHash: row.password_hash, createdAt: toNumber(row.created_at), updatedAt: toNumber(row.updated_at) }
@@ -272,15 +182,15 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
 
     updatePassword: (username, passwordHash, now) =>
       run('updatePassword', async () => {
-        const hash = checkHash(passwordHash)
-        const at = checkTime('now', now)
-        if (!isStorable(username)) return false
+        const hash = checkPasswordHash(passwordHash)
+        const at = checkUserTime('now', now)
+        if (!isStorableUsername(username)) return false
         return (await pool.query(sql.update, [username, hash, at])).rowCount === 1
       }),
 
     deleteUser: (username) =>
       run('deleteUser', async () => {
-        if (!isStorable(username)) return false
+        if (!isStorableUsername(username)) return false
         return (await pool.query(sql.remove, [username])).rowCount === 1
       }),
 

@@ -7,7 +7,7 @@
  * fails on a cluster with CROSSSLOT, and on a standalone server would silently lose atomicity
  * once sharded). Scripts are atomic: no other command runs between their steps.
  *
- * Conventions shared with `redis.ts`:
+ * Conventions shared with the store (codec.ts):
  * - every caller-supplied string (ids, subjects, hashes, reasons, device values) is stored
  *   JSON-encoded, so equality of stored values is equality of the strings, lone surrogates
  *   included, and the values can be spliced into a JSON document without re-encoding;
@@ -25,7 +25,7 @@ export interface RedisScript {
   readonly sha: string
 }
 
-function script(name: string, lua: string): RedisScript {
+export function defineScript(name: string, lua: string): RedisScript {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') }
 }
 
@@ -49,7 +49,7 @@ end
 `
 
 /** KEYS[1] session hash. ARGV: expireAt, floor, field, value, …. Returns 1, or 0 if the id exists. */
-export const createSessionScript = script(
+export const createSessionScript = defineScript(
   'createSession',
   `${EXPIRE_AT}
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -60,7 +60,7 @@ return 1
 )
 
 /** KEYS[1] session hash. Returns the flat HGETALL array (empty when absent), in RESP2 shape whatever the connection speaks. */
-export const getSessionScript = script('getSession', `return redis.call('HGETALL', KEYS[1])`)
+export const getSessionScript = defineScript('getSession', `return redis.call('HGETALL', KEYS[1])`)
 
 /**
  * The refresh-token compare-and-set. KEYS[1] session hash. ARGV: generation, hash, newHash, now,
@@ -69,7 +69,7 @@ export const getSessionScript = script('getSession', `return redis.call('HGETALL
  * Returns {1, record} when rotated, else {0, record} ({0, {}} when absent), so the caller can
  * classify a failed attempt without a second read.
  */
-export const rotateScript = script(
+export const rotateScript = defineScript(
   'rotateRefreshToken',
   `${EXPIRE_AT}
 local s = KEYS[1]
@@ -97,7 +97,7 @@ return {1, redis.call('HGETALL', s)}
  * {2, revokedAt, reason, exp} when it already was. The expiry is left alone: a revoked session
  * leaves at the same time it would have anyway.
  */
-export const revokeScript = script(
+export const revokeScript = defineScript(
   'revokeSession',
   `
 local s = KEYS[1]
@@ -134,7 +134,7 @@ end
  * reason arrive JSON-encoded, exp and revokedAt as JSON numbers), in stream order because
  * scripts run one at a time.
  */
-export const feedAppendScript = script(
+export const feedAppendScript = defineScript(
   'appendRevocation',
   `${FEED_EPOCH}
 local epoch = feed_epoch(KEYS[4], ARGV[6])
@@ -158,7 +158,7 @@ return {1, id, epoch}
  * entries. Entries whose exp is below minExp are skipped without cutting the page short.
  * Ids compare as zero-padded strings (a Lua number cannot hold every 64-bit integer).
  */
-export const feedReadScript = script(
+export const feedReadScript = defineScript(
   'readRevocations',
   `${FEED_EPOCH}
 local epoch = feed_epoch(KEYS[2], ARGV[1])
@@ -199,7 +199,7 @@ return out
 )
 
 /** KEYS[1] audit list. ARGV: cap, event, event, … (oldest first). Newest ends up at the head. */
-export const auditAppendScript = script(
+export const auditAppendScript = defineScript(
   'appendAudit',
   `
 redis.call('LPUSH', KEYS[1], unpack(ARGV, 2))
@@ -209,10 +209,10 @@ return 1
 )
 
 /** KEYS[1] subject index. Returns {member, score, …}, newest first. */
-export const listIndexScript = script('listSessions', `return redis.call('ZREVRANGE', KEYS[1], 0, -1, 'WITHSCORES')`)
+export const listIndexScript = defineScript('listSessions', `return redis.call('ZREVRANGE', KEYS[1], 0, -1, 'WITHSCORES')`)
 
 /** KEYS[1] keyring hash. ARGV: expected version, next version, data. Returns 1 if written. */
-export const saveKeyringScript = script(
+export const saveKeyringScript = defineScript(
   'saveKeyring',
   `
 local v = redis.call('HGET', KEYS[1], 'version')
@@ -227,7 +227,7 @@ return 1
  * either deadline is before the cutoff. Returns {1} deleted, {0} already gone, {2, deadline}
  * when it is still within its deadlines (the earlier one, to re-file it in the purge index).
  */
-export const purgeSessionScript = script(
+export const purgeSessionScript = defineScript(
   'purgeSession',
   `
 local f = redis.call('HMGET', KEYS[1], 'expiresAt', 'idleExpiresAt')
@@ -247,7 +247,7 @@ return {2, f[2]}
  * batch size. Deletes up to one batch of feed entries whose `exp` is before now.
  * Returns {examined, deleted}.
  */
-export const purgeFeedScript = script(
+export const purgeFeedScript = defineScript(
   'purgeFeed',
   `
 local sids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))

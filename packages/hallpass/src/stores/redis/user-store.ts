@@ -11,7 +11,7 @@
  * | `hp:{u:<name>}:user`     | hash       | the user  | `username`, `passwordHash`, `createdAt`, `updatedAt` |
  * | `hp:{users}`             | sorted set | the index | every username, score 0 (so ordered by its bytes)  |
  *
- * `<name>` is the session store's subject encoding (`subjectTag` in `redis.ts`): base64url of the
+ * `<name>` is the session store's subject encoding (`subjectTag` in keys.ts): base64url of the
  * UTF-8 name, or of its SHA-256 when long, so no name can break out of the hash tag (Redis
  * hashes only the text between the first `{` and the next `}`) or share a key with another name.
  * A user's hash lands in the same slot as that subject's sessions and audit trail.
@@ -29,11 +29,13 @@
  * when the hash exists: a removal that lands just after a concurrent re-creation of the same
  * name re-adds it, so once the operations have finished every user is in the index.
  */
-import { createHash } from 'node:crypto'
-import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
+import { ConfigInvalid, StoreUnavailable } from '../../errors.ts'
+import { checkPasswordHash, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
 import type { UserRecord, UserStore, UserSummary } from '../../users/user-store.ts'
-import { normalizeUsername } from '../../users/usernames.ts'
-import { subjectTag, type RedisClient } from './session-store.ts'
+import { asArray, asString, evalScript, toStoreError, type Commands } from './commands.ts'
+import { checkKeyPrefix, subjectTag } from './keys.ts'
+import { defineScript } from './scripts.ts'
+import type { RedisClient } from './session-store.ts'
 
 export interface RedisUserStoreOptions {
   /** The connection for commands (the session store's). The store never closes it. */
@@ -45,87 +47,19 @@ export interface RedisUserStoreOptions {
 /** Names read from the index per round trip, and hashes fetched concurrently. */
 const PAGE = 256
 
-interface Commands {
-  call(command: string, ...args: (string | number)[]): Promise<unknown>
-}
-
-interface Script {
-  readonly lua: string
-  readonly sha: string
-}
-
-function script(lua: string): Script {
-  return { lua, sha: createHash('sha1').update(lua).digest('hex') }
-}
-
 /** KEYS[1] user hash. ARGV: username, passwordHash, createdAt, updatedAt. 1 when written, 0 when the user exists. */
-const createUserScript = script(`
+const createUserScript = defineScript('createUser', `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'username', ARGV[1], 'passwordHash', ARGV[2], 'createdAt', ARGV[3], 'updatedAt', ARGV[4])
 return 1
 `)
 
 /** KEYS[1] user hash. ARGV: passwordHash, updatedAt. 1 when written, 0 when there is no such user (nothing is created). */
-const updatePasswordScript = script(`
+const updatePasswordScript = defineScript('updatePassword', `
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'passwordHash', ARGV[1], 'updatedAt', ARGV[2])
 return 1
 `)
-
-// ---- input checks (the same rules in every user store) ---------------------------------------
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-// PHC string format (password-hashing competition): `$id$param=value,…$salt$hash`, every part
-// printable ASCII without spaces. Anything else cannot be a hash argon2 produced.
-const PHC_TEXT = /^[\x21-\x7e]{1,1024}$/
-
-/**
- * Only names that `normalizeUsername` maps to themselves are stored, so no caller can register
- * "Alice" beside "alice" (or a full-width twin) by forgetting to normalise. Lone surrogates pass
- * NFKC unchanged but are not text: the UTF-8 sent to Redis would turn each into U+FFFD, so
- * distinct names would share an index entry.
- */
-function checkUsername(username: unknown): string {
-  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
-  let canonical: string | undefined
-  try {
-    canonical = normalizeUsername(username)
-  } catch {
-    canonical = undefined
-  }
-  if (canonical !== username || LONE_SURROGATE.test(username)) {
-    throw new SessionInputInvalid('username', 'must be a normalised username (see normalizeUsername)')
-  }
-  return username
-}
-
-/** A name looked up: any string; one no user can have (NUL, lone surrogates) is simply not found. */
-function isStorable(username: unknown): username is string {
-  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
-  return !username.includes('\u0000') && !LONE_SURROGATE.test(username)
-}
-
-function checkHash(passwordHash: unknown): string {
-  if (typeof passwordHash !== 'string' || !PHC_TEXT.test(passwordHash)) {
-    throw new SessionInputInvalid('passwordHash', 'must be a PHC hash string (1-1024 printable ASCII characters)')
-  }
-  return passwordHash
-}
-
-function checkTime(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new SessionInputInvalid(field, 'must be an integer (epoch milliseconds)')
-  return value
-}
-
-function checkUser(user: UserRecord): UserRecord {
-  if (typeof user !== 'object' || user === null) throw new SessionInputInvalid('user', 'must be a user record')
-  return {
-    username: checkUsername(user.username),
-    passwordHash: checkHash(user.passwordHash),
-    createdAt: checkTime('createdAt', user.createdAt),
-    updatedAt: checkTime('updatedAt', user.updatedAt),
-  }
-}
 
 // ---- the store ------------------------------------------------------------------------------
 
@@ -150,32 +84,16 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
   if (typeof candidate !== 'object' || candidate === null || typeof (candidate as { call?: unknown }).call !== 'function') {
     throw new ConfigInvalid('client', 'must be an ioredis client')
   }
-  const prefix = options.keyPrefix ?? 'hp:'
-  if (typeof prefix !== 'string' || prefix.length > 64 || /[{}]/.test(prefix)) {
-    throw new ConfigInvalid('keyPrefix', 'must be a string of at most 64 characters without "{" or "}"')
-  }
+  const prefix = checkKeyPrefix(options.keyPrefix)
   const client = candidate as Commands
   const userKey = (username: string): string => `${prefix}{${subjectTag(username)}}:user`
   const indexKey = `${prefix}{users}`
 
-  // Every driver failure becomes StoreUnavailable: fail closed without blaming the credential.
   const guard = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
     try {
       return await work()
     } catch (error) {
-      if (error instanceof HallpassError) throw error
-      throw new StoreUnavailable(`redis users ${operation} failed`, { cause: scrub(error) })
-    }
-  }
-
-  // EVALSHA, and EVAL when the server does not have the script (first use, restart, SCRIPT
-  // FLUSH, failover); EVAL also caches it for the next EVALSHA.
-  const run = async (s: Script, key: string, args: readonly (string | number)[]): Promise<unknown> => {
-    try {
-      return await client.call('EVALSHA', s.sha, 1, key, ...args)
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-      return client.call('EVAL', s.lua, 1, key, ...args)
+      throw toStoreError(`users ${operation}`, error)
     }
   }
 
@@ -216,15 +134,15 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
   return {
     createUser: (user) =>
       guard('createUser', async () => {
-        const u = checkUser(user)
-        const created = await run(createUserScript, userKey(u.username), [u.username, u.passwordHash, String(u.createdAt), String(u.updatedAt)])
+        const u = checkUserRecord(user)
+        const created = await evalScript(client, createUserScript, [userKey(u.username)], [u.username, u.passwordHash, String(u.createdAt), String(u.updatedAt)])
         await client.call('ZADD', indexKey, 0, u.username)
         return created === 1
       }),
 
     getUser: (username) =>
       guard('getUser', async (): Promise<UserRecord | undefined> => {
-        if (!isStorable(username)) return undefined
+        if (!isStorableUsername(username)) return undefined
         const values = asArray(await client.call('HMGET', userKey(username), 'username', 'passwordHash', 'createdAt', 'updatedAt'))
         if (values.every((v) => v === null || v === undefined)) return undefined
         const [stored, passwordHash, createdAt, updatedAt] = values
@@ -236,15 +154,15 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
 
     updatePassword: (username, passwordHash, now) =>
       guard('updatePassword', async () => {
-        const hash = checkHash(passwordHash)
-        const at = checkTime('now', now)
-        if (!isStorable(username)) return false
-        return (await run(updatePasswordScript, userKey(username), [hash, String(at)])) === 1
+        const hash = checkPasswordHash(passwordHash)
+        const at = checkUserTime('now', now)
+        if (!isStorableUsername(username)) return false
+        return (await evalScript(client, updatePasswordScript, [userKey(username)], [hash, String(at)])) === 1
       }),
 
     deleteUser: (username) =>
       guard('deleteUser', async () => {
-        if (!isStorable(username)) return false
+        if (!isStorableUsername(username)) return false
         const removed = await client.call('DEL', userKey(username))
         await unindex(username)
         return removed === 1
@@ -256,35 +174,10 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
   }
 }
 
-// ---- driver plumbing ------------------------------------------------------------------------
+// ---- replies ----------------------------------------------------------------------------------
 
 function parseTime(value: unknown): number {
   const n = value === null || value === undefined ? NaN : Number(asString(value))
   if (!Number.isSafeInteger(n)) throw new StoreUnavailable('redis user record is corrupt')
   return n
-}
-
-function asArray(value: unknown): readonly unknown[] {
-  if (!Array.isArray(value)) throw new StoreUnavailable('redis returned an unexpected reply')
-  return value
-}
-
-function asString(value: unknown): string {
-  if (typeof value === 'string') return value
-  if (typeof value === 'number') return String(value)
-  if (Buffer.isBuffer(value)) return value.toString('utf8')
-  throw new StoreUnavailable('redis returned an unexpected reply')
-}
-
-// ioredis attaches the command and its arguments (usernames, password hashes) to reply errors;
-// the cause of a StoreUnavailable may be logged, so they are dropped.
-function scrub(error: unknown): unknown {
-  if (typeof error === 'object' && error !== null && 'command' in error) {
-    try {
-      delete (error as { command?: unknown }).command
-    } catch {
-      return new Error('redis error')
-    }
-  }
-  return error
 }

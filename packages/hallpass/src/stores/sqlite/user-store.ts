@@ -16,9 +16,10 @@
  * process or another one on the same file) exactly one inserts the row.
  */
 import type Database from 'better-sqlite3'
-import { ConfigInvalid, HallpassError, SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
+import { ConfigInvalid, StoreUnavailable } from '../../errors.ts'
+import { checkPasswordHash, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
 import type { UserRecord, UserStore, UserSummary } from '../../users/user-store.ts'
-import { normalizeUsername } from '../../users/usernames.ts'
+import { toStoreError } from './errors.ts'
 
 /** The version of the user table schema this release writes to `hallpass_users_meta`. */
 export const SQLITE_USERS_SCHEMA_VERSION = 1
@@ -52,69 +53,7 @@ interface UserRow {
   readonly updated_at: number
 }
 
-// ---- input checks (the same rules in every user store) ---------------------------------------
-
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
-// PHC string format (password-hashing competition): `$id$param=value,…$salt$hash`, every part
-// printable ASCII without spaces. Anything else cannot be a hash argon2 produced.
-const PHC_TEXT = /^[\x21-\x7e]{1,1024}$/
-
-/**
- * Only names that `normalizeUsername` maps to themselves are stored, so no caller can register
- * "Alice" beside "alice" (or a full-width twin) by forgetting to normalise. Lone surrogates pass
- * NFKC unchanged but are not text: they would not survive UTF-8 and could alias other names.
- */
-function checkUsername(username: unknown): string {
-  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
-  let canonical: string | undefined
-  try {
-    canonical = normalizeUsername(username)
-  } catch {
-    canonical = undefined
-  }
-  if (canonical !== username || LONE_SURROGATE.test(username)) {
-    throw new SessionInputInvalid('username', 'must be a normalised username (see normalizeUsername)')
-  }
-  return username
-}
-
-/** A name looked up: any string; one no user can have (NUL, lone surrogates) is simply not found. */
-function isStorable(username: unknown): username is string {
-  if (typeof username !== 'string') throw new SessionInputInvalid('username', 'must be a string')
-  return !username.includes('\u0000') && !LONE_SURROGATE.test(username)
-}
-
-function checkHash(passwordHash: unknown): string {
-  if (typeof passwordHash !== 'string' || !PHC_TEXT.test(passwordHash)) {
-    throw new SessionInputInvalid('passwordHash', 'must be a PHC hash string (1-1024 printable ASCII characters)')
-  }
-  return passwordHash
-}
-
-function checkTime(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw new SessionInputInvalid(field, 'must be an integer (epoch milliseconds)')
-  return value
-}
-
-function checkUser(user: UserRecord): UserRecord {
-  if (typeof user !== 'object' || user === null) throw new SessionInputInvalid('user', 'must be a user record')
-  return {
-    username: checkUsername(user.username),
-    passwordHash: checkHash(user.passwordHash),
-    createdAt: checkTime('createdAt', user.createdAt),
-    updatedAt: checkTime('updatedAt', user.updatedAt),
-  }
-}
-
-// ---- errors and migration -------------------------------------------------------------------
-
-/** Driver failures become `ERR_STORE_UNAVAILABLE`; the message names the operation and SQLite's code only. */
-function toStoreError(operation: string, error: unknown): Error {
-  if (error instanceof HallpassError) return error
-  const code = (error as { code?: unknown } | null)?.code
-  const suffix = typeof code === 'string' && /^[A-Z0-9_]{1,64}$/.test(code) ? ` (${code})` : ''
-  return new StoreUnavailable(`SQLite users ${operation} failed${suffix}`, { cause: error })
-}
+// ---- migration ------------------------------------------------------------------------------
 
 function readVersion(db: Database.Database): number {
   const table = db.prepare<[], number>("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'hallpass_users_meta'").pluck().get()
@@ -204,27 +143,27 @@ export function createSqliteUserStore(options: SqliteUserStoreOptions): UserStor
     migrate(db)
     sql = prepareStatements(db)
   } catch (error) {
-    throw toStoreError('open', error)
+    throw toStoreError('users open', error)
   }
 
   const attempt = <T>(operation: string, body: () => T): Promise<T> => {
     try {
       return Promise.resolve(body())
     } catch (error) {
-      return Promise.reject(toStoreError(operation, error))
+      return Promise.reject(toStoreError(`users ${operation}`, error))
     }
   }
 
   return {
     createUser: (user) =>
       attempt('createUser', () => {
-        const u = checkUser(user)
+        const u = checkUserRecord(user)
         return sql.insert.run(u.username, u.passwordHash, u.createdAt, u.updatedAt).changes === 1
       }),
 
     getUser: (username) =>
       attempt('getUser', (): UserRecord | undefined => {
-        if (!isStorable(username)) return undefined
+        if (!isStorableUsername(username)) return undefined
         const row = sql.select.get(username)
         if (row === undefined) return undefined
         return { username: row.username, passwordHash: row.password_hash, createdAt: row.created_at, updatedAt: row.updated_at }
@@ -232,15 +171,15 @@ export function createSqliteUserStore(options: SqliteUserStoreOptions): UserStor
 
     updatePassword: (username, passwordHash, now) =>
       attempt('updatePassword', () => {
-        const hash = checkHash(passwordHash)
-        const at = checkTime('now', now)
-        if (!isStorable(username)) return false
+        const hash = checkPasswordHash(passwordHash)
+        const at = checkUserTime('now', now)
+        if (!isStorableUsername(username)) return false
         return sql.update.run(hash, at, username).changes === 1
       }),
 
     deleteUser: (username) =>
       attempt('deleteUser', () => {
-        if (!isStorable(username)) return false
+        if (!isStorableUsername(username)) return false
         return sql.remove.run(username).changes === 1
       }),
 

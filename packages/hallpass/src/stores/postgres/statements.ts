@@ -1,0 +1,98 @@
+// The statements of the PostgreSQL session store, one per operation: each is one autocommit
+// statement, so one round trip and one atomic step. Revocations append to the feed and NOTIFY
+// in the same statement (feed.ts). Text and JSON parameters arrive escaped (text-escape.ts).
+import { revocationSelect, SESSION_SELECT } from './codec.ts'
+import { feedLock, notifyFeed } from './feed.ts'
+
+/** The statements on the tables of the schema `S` (a quoted identifier). */
+export function sessionStatements(S: string) {
+  return {
+    getSession: `SELECT ${SESSION_SELECT} FROM ${S}.sessions WHERE id = $1`,
+    createSession: `WITH s AS (
+        INSERT INTO ${S}.sessions (id, subject, created_at, expires_at, idle_expires_at, last_seen_at, generation,
+          refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason, device, claims, scope, audience, max_access_exp)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16::jsonb, $20)
+      )
+      INSERT INTO ${S}.audit (subject, at, event) VALUES ($17, $18, $19::jsonb)`,
+    // Compare-and-set in one statement. Under READ COMMITTED, concurrent UPDATEs of one row
+    // queue on its row lock, and each re-checks the WHERE clause against the row as the winner
+    // left it (EvalPlanQual): exactly one of N identical attempts matches. The audit insert runs
+    // only for the updated row. When nothing was updated, `cur` returns the row as it is now:
+    // FOR SHARE makes it wait for and read the latest committed version, not the version in the
+    // statement's snapshot. Without it, a loser of the race would get the pre-rotation row back
+    // (same generation, same hash) and could not tell that it lost to a concurrent refresh.
+    rotate: `WITH upd AS (
+        UPDATE ${S}.sessions SET
+          generation = generation + 1,
+          previous_hash = refresh_hash,
+          refresh_hash = $4,
+          rotated_at = $5,
+          last_seen_at = $5,
+          idle_expires_at = $6,
+          device = device || $7::jsonb,
+          max_access_exp = GREATEST(max_access_exp, $10)
+        WHERE id = $1 AND generation = $2 AND refresh_hash = $3 AND revoked_at IS NULL
+          AND expires_at > $5 AND idle_expires_at > $5
+        RETURNING *
+      ), aud AS (
+        INSERT INTO ${S}.audit (subject, at, event)
+        SELECT upd.subject, $8, $9::jsonb || jsonb_build_object('subject', upd.subject) FROM upd
+      ), cur AS (
+        SELECT * FROM ${S}.sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd) FOR SHARE
+      )
+      SELECT true AS rotated, ${SESSION_SELECT} FROM upd
+      UNION ALL
+      SELECT false AS rotated, ${SESSION_SELECT} FROM cur`,
+    revokeSession: `WITH ${feedLock('$8')},
+      upd AS (
+        UPDATE ${S}.sessions SET revoked_at = $2, revoke_reason = $3
+        FROM lk WHERE id = $1 AND revoked_at IS NULL
+        RETURNING id, max_access_exp
+      ), feed AS (
+        INSERT INTO ${S}.revocations (sid, exp, revoked_at, reason)
+        SELECT id, GREATEST($4, max_access_exp), $2, $3 FROM upd
+        RETURNING seq, sid, exp, revoked_at, reason
+      ), aud AS (
+        INSERT INTO ${S}.audit (subject, at, event) SELECT $5, $6, $7::jsonb FROM upd
+      ), ${notifyFeed('$9')}
+      SELECT true AS revoked, ${revocationSelect(S)} FROM sent
+      UNION ALL
+      SELECT false, NULL, NULL, NULL, NULL, NULL, NULL FROM ${S}.sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd)`,
+    revokeSubject: `WITH ${feedLock('$6')},
+      upd AS (
+        UPDATE ${S}.sessions SET revoked_at = $3, revoke_reason = $4
+        FROM lk WHERE subject = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR id <> $2::text)
+        RETURNING id, subject, max_access_exp
+      ), feed AS (
+        INSERT INTO ${S}.revocations (sid, exp, revoked_at, reason)
+        SELECT id, GREATEST($5, max_access_exp), $3, $4 FROM upd ORDER BY id
+        RETURNING seq, sid, exp, revoked_at, reason
+      ), aud AS (
+        INSERT INTO ${S}.audit (subject, at, event)
+        SELECT subject, $3, jsonb_build_object('type', 'session.revoked', 'at', $3::bigint, 'sessionId', id,
+          'subject', subject, 'reason', $4::text)
+        FROM upd
+      ), ${notifyFeed('$7')}
+      SELECT ${revocationSelect(S)} FROM sent ORDER BY seq`,
+    listSessions: `SELECT ${SESSION_SELECT} FROM ${S}.sessions
+      WHERE subject = $1 AND revoked_at IS NULL AND expires_at > $2 AND idle_expires_at > $2
+      ORDER BY created_at DESC, id DESC`,
+    appendAudit: `INSERT INTO ${S}.audit (subject, at, event) VALUES ($1, $2, $3::jsonb)`,
+    listAudit: `SELECT event::text AS event FROM ${S}.audit WHERE subject = $1 ORDER BY id DESC LIMIT $2`,
+    loadKeyring: `SELECT version, data FROM ${S}.keyring WHERE id`,
+    insertKeyring: `INSERT INTO ${S}.keyring (id, version, data) VALUES (true, 1, $1) ON CONFLICT (id) DO NOTHING`,
+    updateKeyring: `UPDATE ${S}.keyring SET version = version + 1, data = $2 WHERE id AND version = $1`,
+    // The audit keeps the newest $2 events of each subject (the other stores do the same).
+    purge: `WITH s AS (
+        DELETE FROM ${S}.sessions WHERE LEAST(expires_at, idle_expires_at) < $1 RETURNING 1
+      ), r AS (
+        DELETE FROM ${S}.revocations WHERE exp < $3 RETURNING 1
+      ), a AS (
+        DELETE FROM ${S}.audit WHERE id IN (
+          SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY subject ORDER BY id DESC) AS n FROM ${S}.audit) ranked
+          WHERE n > $2
+        ) RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM s) + (SELECT count(*) FROM r) + (SELECT count(*) FROM a) AS removed`,
+  }
+}
