@@ -21,6 +21,7 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
+import { isHallpassError } from 'hallpass/errors'
 import { hallpass } from 'hallpass/hono'
 import { createVerifier, type Verifier, type VerifierOptions } from 'hallpass/verify'
 
@@ -135,7 +136,9 @@ async function main(): Promise<void> {
   } catch (error) {
     const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? `${error.code}: ` : ''
     console.error(`billing: cannot start: ${code}${error instanceof Error ? error.message : String(error)}`)
-    console.error(`(is hallpass running at ${issuer}? Start it with \`npm start\`.)`)
+    // Only a server that cannot be reached means hallpass may not be running; any other error
+    // (an issuer that differs, a bad option) says what to change in its message.
+    if (isHallpassError(error) && error.code === 'ERR_JWKS_UNAVAILABLE') console.error(`(is hallpass running at ${issuer}? Start it with \`npm start\`, or set HALLPASS_ISSUER.)`)
     process.exitCode = 1
     return
   }

@@ -20,6 +20,7 @@ import type { AddressInfo } from 'node:net'
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import express, { type ErrorRequestHandler, type Express } from 'express'
+import { isHallpassError } from 'hallpass/errors'
 import { hallpass } from 'hallpass/express'
 import { createVerifier, type Verifier, type VerifierOptions } from 'hallpass/verify'
 
@@ -168,7 +169,9 @@ async function main(): Promise<void> {
   } catch (error) {
     const code = isRecord(error) && typeof error.code === 'string' ? `${error.code}: ` : ''
     console.error(`orders: cannot start: ${code}${error instanceof Error ? error.message : String(error)}`)
-    console.error(`(is hallpass running at ${issuer}? Start it with \`npm start\`.)`)
+    // Only a server that cannot be reached means hallpass may not be running; any other error
+    // (an issuer that differs, a bad option) says what to change in its message.
+    if (isHallpassError(error) && error.code === 'ERR_JWKS_UNAVAILABLE') console.error(`(is hallpass running at ${issuer}? Start it with \`npm start\`, or set HALLPASS_ISSUER.)`)
     process.exitCode = 1
     return
   }

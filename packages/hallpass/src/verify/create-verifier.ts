@@ -44,6 +44,7 @@ import { FEED_EXP_MARGIN_SECONDS } from '../session/feed-reader.ts'
 import { createDenylist, DEFAULT_DENYLIST_MAX_ENTRIES, type Denylist, type DenylistStats } from './denylist.ts'
 import { DEFAULT_FETCH_TIMEOUT_SECONDS, DEFAULT_MAX_RESPONSE_BYTES, fetchIssuerMetadata, type IssuerMetadata } from './discovery.ts'
 import { checkObject, checkSeconds } from './internal/check.ts'
+import { createClaimMismatchExplainer } from './internal/claim-mismatch.ts'
 import { safeCall, SYSTEM_TIMERS, type FetchFunction, type VerifierIo, type VerifierTimers } from './internal/io.ts'
 import { checkFetchUrl, checkIssuer } from './internal/url-policy.ts'
 import { checkJwksCacheOptions, JWKS_CACHE_DEFAULTS, openRemoteJwks, type JwksCacheOptions, type JwksMetrics, type RemoteJwks } from './remote-jwks.ts'
@@ -455,13 +456,21 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
     return entry.claims
   }
 
+  const explainMismatch = createClaimMismatchExplainer({ iss: [issuer.issuer], aud: audienceList(options.audience) }, io.now)
+
   function verify(token: string): Readonly<JwtClaims> {
     try {
       const claims = verifyToken(token)
       counters.verified++
       return claims
     } catch (error) {
-      if (error instanceof HallpassError) failures.set(error.code, (failures.get(error.code) ?? 0) + 1)
+      if (error instanceof HallpassError) {
+        failures.set(error.code, (failures.get(error.code) ?? 0) + 1)
+        if (error.code === 'ERR_JWT_CLAIM_INVALID') {
+          const mismatch = explainMismatch(error, token)
+          if (mismatch !== undefined) report(mismatch)
+        }
+      }
       throw error
     }
   }
@@ -582,6 +591,18 @@ function describeEvent(event: VerifierEvent): { level: keyof VerifierLogger; mes
       return { level: 'info', message: 'revocation feed complete again: verifying tokens', details: {} }
     case 'jwks.fetch_failed':
       return { level: 'warn', message: `JWKS fetch failed (${event.reason}); keeping the last good key set`, details: { reason: event.reason } }
+    case 'token.claim_mismatch': {
+      const got = event.got.length === 0 ? 'none' : event.got.map((v) => JSON.stringify(v)).join(', ')
+      const expected = event.expected.map((v) => JSON.stringify(v)).join(', ')
+      const fix = event.claim === 'aud'
+        ? "give the verifier the audience the server puts in its tokens (HALLPASS_AUDIENCE), or no audience if the server sets none"
+        : "give the verifier exactly the issuer the server names in its tokens (HALLPASS_ISSUER)"
+      return {
+        level: 'warn',
+        message: `tokens are refused (401): their ${event.claim} is ${got}, this verifier expects ${event.claim === 'aud' ? 'one of ' : ''}${expected}; ${fix}`,
+        details: { claim: event.claim, expected: event.expected, got: event.got },
+      }
+    }
     case 'denylist.overflow':
       return { level: 'error', message: 'denylist full: a live revocation was evicted (raise revocation.maxEntries)', details: { exp: event.exp } }
     default:
@@ -657,4 +678,8 @@ function deepFreeze<T>(value: T): T {
     for (const item of Object.values(value)) deepFreeze(item)
   }
   return value
+}
+
+function audienceList(audience: string | readonly string[] | undefined): readonly string[] {
+  return audience === undefined ? [] : typeof audience === 'string' ? [audience] : audience
 }

@@ -67,11 +67,18 @@ export async function fetchIssuerMetadata(
   issuer: { readonly issuer: string; readonly devHttp: boolean },
   limits: FetchLimits,
 ): Promise<IssuerMetadata> {
-  const { json } = await fetchJsonDocument(io, discoveryUrl(issuer.issuer), limits, 'discovery document')
+  const url = discoveryUrl(issuer.issuer)
+  const { json } = await fetchJsonDocument(io, url, limits, 'discovery document')
   // Exact string comparison (OIDC Discovery §4.3): no normalisation of case or trailing slash,
   // which is also how `iss` in every token is compared.
   if (json.issuer !== issuer.issuer) {
-    throw new ConfigInvalid('issuer', 'differs from the "issuer" the discovery document names; that document is not trusted')
+    // Both values, so the operator sees the difference (often a port or a trailing slash); the
+    // remote one is quoted, cut short and kept to printable ASCII, as it comes from the network.
+    const named = typeof json.issuer === 'string' ? JSON.stringify(json.issuer.slice(0, 200)).replace(/[^\x20-\x7e]/g, '?') : 'no issuer'
+    throw new ConfigInvalid(
+      'issuer',
+      `is ${JSON.stringify(issuer.issuer)}, but ${url} names ${named}: they must match exactly, so that document is not trusted (if that server is yours, configure the issuer it names)`,
+    )
   }
   const feed = json.hallpass_revocation_feed
   const ttl = json.hallpass_access_token_ttl_seconds

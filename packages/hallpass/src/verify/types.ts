@@ -23,5 +23,10 @@ export type VerifierEvent =
   | { readonly type: 'denylist.overflow'; readonly evictedSid: string; readonly exp: number }
   | { readonly type: 'verifier.failing_closed'; readonly staleSeconds: number }
   | { readonly type: 'verifier.recovered'; readonly staleSeconds: number }
+  /**
+   * Tokens with a good signature are refused because their `aud` or `iss` is not what this
+   * verifier expects (reported on the first refusal, then at most once a minute per claim).
+   */
+  | { readonly type: 'token.claim_mismatch'; readonly claim: 'aud' | 'iss'; readonly expected: readonly string[]; readonly got: readonly string[] }
 
 export type VerifierEventHook = (event: VerifierEvent) => void

@@ -60,7 +60,20 @@ describe('discovery', () => {
     await assert.rejects(createVerifier({ issuer: issuer.url, revocation: false }), { code: 'ERR_CONFIG_INVALID', path: 'issuer' })
     // A trailing slash is another issuer too: the comparison is exact.
     issuer.discoveryOverrides = { issuer: `${issuer.url}/` }
-    await assert.rejects(createVerifier({ issuer: issuer.url, revocation: false }), { code: 'ERR_CONFIG_INVALID', path: 'issuer' })
+    await assert.rejects(createVerifier({ issuer: issuer.url, revocation: false }), (error: Error & { code?: string; path?: string }) => {
+      assert.equal(error.code, 'ERR_CONFIG_INVALID')
+      assert.equal(error.path, 'issuer')
+      // Both values, so the operator sees the difference.
+      assert.ok(error.message.includes(`"${issuer.url}"`) && error.message.includes(`"${issuer.url}/"`), error.message)
+      return true
+    })
+    // What the network says is quoted, cut short and kept printable.
+    issuer.discoveryOverrides = { issuer: `https://x\u001b[31m\u202e${'a'.repeat(500)}` }
+    await assert.rejects(createVerifier({ issuer: issuer.url, revocation: false }), (error: Error) => {
+      assert.match(error.message, /^[\x20-\x7e]+$/)
+      assert.ok(error.message.length < 600, String(error.message.length))
+      return true
+    })
     assert.equal(issuer.requests.jwks, 0)
   })
 
