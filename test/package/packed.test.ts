@@ -201,6 +201,18 @@ describe('the packages as users install them', () => {
     } finally {
       child.kill('SIGTERM')
     }
+
+    // PostgreSQL and Redis drivers are optional peers: a store whose driver is missing names
+    // the package to install, instead of an internal error.
+    for (const [url, driver] of [['postgres://127.0.0.1:5432/test', 'pg'], ['redis://127.0.0.1:6379', 'ioredis']] as const) {
+      const failed = await run(join(dir, 'node_modules/.bin/hallpass-server'), ['serve', '--port', '0'], {
+        cwd: dir,
+        env: { PATH: process.env.PATH, HOME: dir, HALLPASS_DATABASE_URL: url },
+        encoding: 'utf8',
+      }).catch((error: { code: number; stderr: string }) => error)
+      assert.equal((failed as { code?: number }).code, 1, driver)
+      assert.match((failed as { stderr: string }).stderr, new RegExp(`needs the ${driver} package, which is not installed: run \`npm install ${driver}\``))
+    }
   })
 
   test('publint --strict and are-the-types-wrong (ESM only) pass on each tarball', async () => {

@@ -7,3 +7,5 @@
 export * from './engine/index.ts'
 export * from './session/index.ts'
 export * from './errors.ts'
+// Durations as people write them in config ("15m", "30d"), the way every hallpass option reads them.
+export { formatDuration, parseDuration, type ParseDurationOptions } from './internal/durations.ts'

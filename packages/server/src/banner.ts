@@ -7,6 +7,10 @@ export function formatBanner(runtime: Runtime, listening: string, demoPassword: 
   const base = config.issuer
   const store = runtime.storeKind === 'sqlite' ? `sqlite (${config.databaseUrl.slice('sqlite:'.length)})` : runtime.storeKind
   const password = demoPassword ?? '<password>'
+  const notices = [
+    ...runtime.notices,
+    ...(demoPassword !== undefined ? [`Created the demo user once: username "demo", password "${demoPassword}". Remove it with \`hallpass users remove demo\`.`] : []),
+  ]
   const lines = [
     '',
     `hallpass is listening on ${listening}`,
@@ -16,8 +20,8 @@ export function formatBanner(runtime: Runtime, listening: string, demoPassword: 
     `  revocations ${base}/auth/revocations (Server-Sent Events)`,
     `  store       ${store}`,
     '',
-    ...runtime.notices.map((notice) => `! ${notice}`),
-    ...(runtime.notices.length > 0 ? [''] : []),
+    ...notices.map((notice) => `! ${notice}`),
+    ...(notices.length > 0 ? [''] : []),
     'Try it (bash):',
     `  LOGIN=$(curl -s ${base}/auth/login -H 'content-type: application/json' -d '{"username":"demo","password":"${password}"}')`,
     `  ACCESS_TOKEN=$(echo "$LOGIN" | sed -E 's/.*"access_token":"([^"]+)".*/\\1/')`,

@@ -7,9 +7,9 @@
  * of `redactConfig`, which is what gets logged.
  */
 import { Ajv, type ErrorObject } from 'ajv'
-import { parseDuration } from 'hallpass/cli'
 import { ConfigInvalid } from 'hallpass/errors'
-import { JWS_ALGORITHMS, type JwsAlgorithm } from 'hallpass'
+import { JWS_ALGORITHMS, parseDuration, type JwsAlgorithm } from 'hallpass'
+import { STORE_SCHEMES } from './store-drivers.ts'
 
 export interface RateLimitRule {
   readonly max: number
@@ -94,7 +94,8 @@ export const CONFIG_FILE_SCHEMA = {
     host: { type: 'string', minLength: 1, maxLength: 255 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
     dataDir: { type: 'string', minLength: 1 },
-    databaseUrl: { type: 'string', pattern: '^(sqlite:|postgres://|postgresql://|redis://|rediss://)' },
+    // The schemes of the store drivers (letters, ':' and '/': nothing a pattern must escape).
+    databaseUrl: { type: 'string', pattern: `^(${STORE_SCHEMES.join('|')})` },
     secretFile: { type: 'string', minLength: 1 },
     algorithm: { enum: [...JWS_ALGORITHMS] },
     audience: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 256 }, maxItems: 16 },
@@ -144,39 +145,54 @@ export const CONFIG_FILE_SCHEMA = {
   },
 } as const
 
+/** How an environment variable's text becomes a config value. */
+type EnvKind = 'string' | 'integer' | 'boolean' | 'list' | 'trustProxy' | 'clients'
+
+export interface EnvironmentVariable {
+  /** The config file field it sets (dotted for nested ones). */
+  readonly field: string
+  readonly kind: EnvKind
+  /** One line for `hallpass serve --help` and the README: what it sets, and its default. */
+  readonly help: string
+}
+
 /** Environment variables and the config field each sets. Lists are comma-separated. */
-export const ENVIRONMENT_VARIABLES: Readonly<Record<string, { field: string; kind: 'string' | 'integer' | 'boolean' | 'list' | 'trustProxy' | 'clients' }>> = Object.freeze({
-  HALLPASS_ISSUER: { field: 'issuer', kind: 'string' },
-  HALLPASS_HOST: { field: 'host', kind: 'string' },
-  HALLPASS_PORT: { field: 'port', kind: 'integer' },
-  HALLPASS_DATA_DIR: { field: 'dataDir', kind: 'string' },
-  HALLPASS_DATABASE_URL: { field: 'databaseUrl', kind: 'string' },
-  HALLPASS_SECRET_FILE: { field: 'secretFile', kind: 'string' },
-  HALLPASS_ALGORITHM: { field: 'algorithm', kind: 'string' },
-  HALLPASS_AUDIENCE: { field: 'audience', kind: 'list' },
-  HALLPASS_ACCESS_TOKEN_TTL: { field: 'accessTokenTtl', kind: 'string' },
-  HALLPASS_REFRESH_IDLE_TIMEOUT: { field: 'refreshIdleTimeout', kind: 'string' },
-  HALLPASS_REFRESH_ABSOLUTE_LIFETIME: { field: 'refreshAbsoluteLifetime', kind: 'string' },
-  HALLPASS_REUSE_WINDOW: { field: 'reuseWindow', kind: 'string' },
-  HALLPASS_KEY_ROTATION_INTERVAL: { field: 'keyRotationInterval', kind: 'string' },
-  HALLPASS_KEY_PUBLISH_LEAD: { field: 'keyPublishLead', kind: 'string' },
-  HALLPASS_JWKS_MAX_AGE: { field: 'jwksMaxAge', kind: 'string' },
-  HALLPASS_CORS_ORIGINS: { field: 'corsOrigins', kind: 'list' },
-  HALLPASS_TRUST_PROXY: { field: 'trustProxy', kind: 'trustProxy' },
-  HALLPASS_ADMIN_API_KEY_FILE: { field: 'adminApiKeyFile', kind: 'string' },
-  HALLPASS_CLIENTS: { field: 'clients', kind: 'clients' },
-  HALLPASS_FEED_ACCESS: { field: 'revocationFeed.access', kind: 'string' },
-  HALLPASS_FEED_MAX_SUBSCRIBERS: { field: 'revocationFeed.maxSubscribers', kind: 'integer' },
-  HALLPASS_FEED_MAX_SUBSCRIBERS_PER_ADDRESS: { field: 'revocationFeed.maxSubscribersPerAddress', kind: 'integer' },
-  HALLPASS_BODY_LIMIT: { field: 'bodyLimitBytes', kind: 'integer' },
-  HALLPASS_LOG_LEVEL: { field: 'logLevel', kind: 'string' },
-  HALLPASS_DEMO_USER: { field: 'demoUser', kind: 'boolean' },
-  HALLPASS_COOKIES: { field: 'cookies.enabled', kind: 'boolean' },
-  HALLPASS_COOKIE_SECURE: { field: 'cookies.secure', kind: 'boolean' },
+export const ENVIRONMENT_VARIABLES: Readonly<Record<string, EnvironmentVariable>> = Object.freeze({
+  HALLPASS_ISSUER: { field: 'issuer', kind: 'string', help: 'The URL in every token\'s iss (default http://<host>:<port>). Verifiers must use exactly this.' },
+  HALLPASS_HOST: { field: 'host', kind: 'string', help: 'Address to bind (default localhost; 0.0.0.0 or :: for every interface).' },
+  HALLPASS_PORT: { field: 'port', kind: 'integer', help: 'Port to listen on (default 8080; 0 picks a free one).' },
+  HALLPASS_DATA_DIR: { field: 'dataDir', kind: 'string', help: 'Where zero-config keeps its SQLite file and generated secret (default ./.hallpass).' },
+  HALLPASS_DATABASE_URL: { field: 'databaseUrl', kind: 'string', help: 'The store: sqlite:<path>, postgres://…[?schema=], redis://…[?prefix=] (default SQLite in the data dir).' },
+  HALLPASS_SECRET_FILE: { field: 'secretFile', kind: 'string', help: 'File holding the key-encryption secret (or HALLPASS_SECRET; default: generated in the data dir).' },
+  HALLPASS_ALGORITHM: { field: 'algorithm', kind: 'string', help: `Signing algorithm of new keys: ${JWS_ALGORITHMS.join(', ')} (default ES256).` },
+  HALLPASS_AUDIENCE: { field: 'audience', kind: 'list', help: 'aud of every token, comma-separated (default none). Verifiers that set an audience need it here.' },
+  HALLPASS_ACCESS_TOKEN_TTL: { field: 'accessTokenTtl', kind: 'string', help: 'Access-token lifetime (default 10m; 30s to 1d).' },
+  HALLPASS_REFRESH_IDLE_TIMEOUT: { field: 'refreshIdleTimeout', kind: 'string', help: 'A session unused this long ends (default 7d).' },
+  HALLPASS_REFRESH_ABSOLUTE_LIFETIME: { field: 'refreshAbsoluteLifetime', kind: 'string', help: 'A session ends this long after login, used or not (default 30d).' },
+  HALLPASS_REUSE_WINDOW: { field: 'reuseWindow', kind: 'string', help: 'A replayed refresh token this soon after its rotation is a race, not theft (default 10s; 0s to 300s).' },
+  HALLPASS_KEY_ROTATION_INTERVAL: { field: 'keyRotationInterval', kind: 'string', help: 'Signing keys rotate this often (default 30d).' },
+  HALLPASS_KEY_PUBLISH_LEAD: { field: 'keyPublishLead', kind: 'string', help: 'A new key is in the JWKS this long before it signs (default 1h; at least 2 × JWKS max age).' },
+  HALLPASS_JWKS_MAX_AGE: { field: 'jwksMaxAge', kind: 'string', help: 'Cache-Control max-age of the JWKS (default 5m).' },
+  HALLPASS_CORS_ORIGINS: { field: 'corsOrigins', kind: 'list', help: 'Browser origins allowed to call the API with credentials, comma-separated (default none).' },
+  HALLPASS_TRUST_PROXY: { field: 'trustProxy', kind: 'trustProxy', help: 'Proxies whose X-Forwarded-For is believed: true, a hop count, or addresses/CIDRs (default false).' },
+  HALLPASS_ADMIN_API_KEY_FILE: { field: 'adminApiKeyFile', kind: 'string', help: 'File holding the admin key of POST /sessions (or HALLPASS_ADMIN_API_KEY; default: no admin key).' },
+  HALLPASS_CLIENTS: { field: 'clients', kind: 'clients', help: 'Confidential clients of /oauth/introspect and /oauth/revoke: id:secret pairs, comma-separated.' },
+  HALLPASS_FEED_ACCESS: { field: 'revocationFeed.access', kind: 'string', help: 'Who may follow the revocation feed: public (default) or clients (HTTP Basic, or the admin key).' },
+  HALLPASS_FEED_MAX_SUBSCRIBERS: { field: 'revocationFeed.maxSubscribers', kind: 'integer', help: 'Revocation-feed subscribers at once (default 10000).' },
+  HALLPASS_FEED_MAX_SUBSCRIBERS_PER_ADDRESS: { field: 'revocationFeed.maxSubscribersPerAddress', kind: 'integer', help: 'Feed subscribers at once from one address or IPv6 /64 (default 64).' },
+  HALLPASS_BODY_LIMIT: { field: 'bodyLimitBytes', kind: 'integer', help: 'Largest request body in bytes (default 16384).' },
+  HALLPASS_LOG_LEVEL: { field: 'logLevel', kind: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent. Logs are JSON on stdout.' },
+  HALLPASS_DEMO_USER: { field: 'demoUser', kind: 'boolean', help: 'On first start with an empty user table, create the user "demo" and print its password (default true).' },
+  HALLPASS_COOKIES: { field: 'cookies.enabled', kind: 'boolean', help: 'Browser mode: the refresh token in a __Host- cookie for clients that ask (default true).' },
+  HALLPASS_COOKIE_SECURE: { field: 'cookies.secure', kind: 'boolean', help: 'Mark the cookie Secure (default true; browsers accept it on http://localhost).' },
 })
 
-/** Secret-bearing variables read directly (never through the file, never logged). */
-export const SECRET_VARIABLES = ['HALLPASS_SECRET', 'HALLPASS_ADMIN_API_KEY'] as const
+/** Variables read outside the config file's fields: secrets (never logged) and diagnostics. */
+export const OTHER_ENVIRONMENT_VARIABLES: Readonly<Record<string, string>> = Object.freeze({
+  HALLPASS_SECRET: 'The key-encryption secret itself, at least 32 bytes (prefer HALLPASS_SECRET_FILE).',
+  HALLPASS_ADMIN_API_KEY: 'The admin key itself, at least 32 characters (prefer HALLPASS_ADMIN_API_KEY_FILE).',
+  HALLPASS_DEBUG: 'Set to 1 to print the stack of an internal error.',
+})
 
 const ajv = new Ajv({ allErrors: false, strict: true })
 const validateFile = ajv.compile(CONFIG_FILE_SCHEMA)

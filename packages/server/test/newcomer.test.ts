@@ -31,6 +31,8 @@ interface Served {
   child: ChildProcess
   banner: string
   output(): string
+  /** Standard output alone: the JSON logs. */
+  logs(): string
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
@@ -46,7 +48,11 @@ function newcomerEnv(dataDir: string, port: number): NodeJS.ProcessEnv {
 async function serve(dataDir: string, port: number): Promise<Served> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve'], { cwd: REPO_ROOT, env: newcomerEnv(dataDir, port), stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')))
+  let logs = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString('utf8')
+    logs += chunk.toString('utf8')
+  })
   child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   const deadline = Date.now() + START_TIMEOUT_MS
@@ -59,7 +65,7 @@ async function serve(dataDir: string, port: number): Promise<Served> {
     }
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  return { child, banner: out, output: () => out, exited }
+  return { child, banner: out, output: () => out, logs: () => logs, exited }
 }
 
 function tryItLines(banner: string): string[] {
@@ -147,8 +153,11 @@ describe('newcomer flow: npm start, paste the banner, stop, start again', () => 
     await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${refreshed.access_token}` } })
     await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"username":"demo","password":"${demoPassword}"` })
     const secret = (await readFile(join(dataDir, 'secret'), 'utf8')).trim()
-    const logLines = first.output().split('\n').filter((line) => line.startsWith('{'))
+    // Standard output is the logs and nothing else (the banner is on stderr, in one write).
+    const logLines = first.logs().split('\n').filter((line) => line.length > 0)
     assert.ok(logLines.length > 5, 'JSON log lines were captured')
+    for (const line of logLines) assert.doesNotThrow(() => JSON.parse(line), line.slice(0, 200))
+    assert.doesNotMatch(first.logs(), /Try it|demo user/)
     for (const line of logLines) {
       for (const value of [demoPassword, secret, login.access_token!, login.refresh_token!, refreshed.access_token!, refreshed.refresh_token!]) {
         assert.equal(line.includes(value), false, `a secret in the log: ${line.slice(0, 200)}`)
@@ -182,5 +191,35 @@ describe('newcomer flow: npm start, paste the banner, stop, start again', () => 
     const token = ((await login.json()) as { access_token: string }).access_token
     assert.equal(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString()).kid, firstKids[0])
     await stop(second, 5000)
+  })
+})
+
+describe('a start that fails', () => {
+  test('a port in use: the cause and the fix, exit 1, and no demo user left behind', async () => {
+    const dataDir = join(await mkdtemp(join(tmpdir(), 'hallpass-newcomer-')), 'data')
+    const holder = createServer()
+    holder.listen(0, 'localhost')
+    await once(holder, 'listening')
+    const port = (holder.address() as { port: number }).port
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve'], { cwd: REPO_ROOT, env: newcomerEnv(dataDir, port), stdio: ['ignore', 'pipe', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+      const [code] = (await once(child, 'exit')) as [number | null]
+      assert.equal(code, 1, stderr)
+      assert.match(stderr, new RegExp(`cannot listen on localhost:${port}: the port is in use .*--port N or HALLPASS_PORT`))
+      assert.doesNotMatch(stderr, /internal error|password/)
+    } finally {
+      holder.close()
+    }
+    // The next start on a free port is the first to create the demo user, and shows its password.
+    const served = await serve(dataDir, await freePort())
+    try {
+      assert.match(served.banner, /! Created the demo user once: username "demo", password "[^"]+"/)
+      await stop(served, 5000)
+    } finally {
+      if (served.child.exitCode === null) served.child.kill('SIGKILL')
+      await rm(join(dataDir, '..'), { recursive: true, force: true })
+    }
   })
 })

@@ -4,6 +4,7 @@
 // and the server's revocation feed reports them.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -95,7 +96,7 @@ describe('hallpass users … on the data dir of a running server', () => {
     const cases: Array<[CliCommand, string[], string | undefined, number, RegExp]> = [
       [usersAddCommand, ['bad name'], 'some-password-1\n', 2, /USERNAME/],
       [usersAddCommand, ['bob'], 'short\n', 1, /password/],
-      [usersAddCommand, ['bob'], '', 1, /password/],
+      [usersAddCommand, ['bob'], '', 2, /standard input held no password/],
       [usersAddCommand, ['bob'], undefined, 2, /standard input/],
       [usersAddCommand, ['bob', 'extra'], 'some-password-1\n', 2, /USERNAME/],
       [usersPasswdCommand, ['nobody'], 'whatever-password\n', 1, /no user "nobody"/],
@@ -111,6 +112,24 @@ describe('hallpass users … on the data dir of a running server', () => {
       if (stdin !== undefined && stdin.trim() !== '') assert.equal(result.stderr.includes(stdin.trim()), false, 'the password is not echoed')
     }
     assert.equal((await inProcess(usersListCommand, ['--json'], '')).stdout, before, 'nothing changed')
+  })
+
+  test('list, passwd and remove in a directory with no store: an error naming it, and no file made', async () => {
+    const elsewhere = join(dataDir, '..', 'not-the-data-dir')
+    for (const [command, argv, stdin] of [[usersListCommand, [], ''], [usersPasswdCommand, ['alice'], 'some-password-1\n'], [usersRemoveCommand, ['alice'], '']] as const) {
+      let stderr = ''
+      const code = await runCommand(command, [...argv], {
+        stdout: () => undefined,
+        stderr: (text) => void (stderr += text),
+        readStdin: () => Promise.resolve(Buffer.from(stdin)),
+        stdinIsTty: false,
+        now: Date.now,
+        env: { HALLPASS_DATA_DIR: elsewhere },
+      })
+      assert.equal(code, 1, command.name)
+      assert.match(stderr, /not-the-data-dir\/hallpass\.db, which does not exist: run this where the server keeps its data \(HALLPASS_DATA_DIR\)/)
+      assert.equal(existsSync(elsewhere), false, `${command.name} made nothing`)
+    }
   })
 
   test('list: names and dates, no hashes', async () => {

@@ -7,8 +7,9 @@
  * then close the store.
  */
 import type { FastifyInstance } from 'fastify'
-import { UsageError, type CliCommand, type CommandContext, type ParsedArgs } from 'hallpass/cli'
+import { CliError, UsageError, type CliCommand, type CommandContext, type ParsedArgs } from 'hallpass/cli'
 import type { Runtime } from '../runtime.ts'
+import { ENVIRONMENT_VARIABLES, OTHER_ENVIRONMENT_VARIABLES } from '../config.ts'
 import { CONFIG_OPTION, loadServerConfig } from './server-config.ts'
 
 const KEY_MAINTENANCE_MS = 60_000
@@ -23,8 +24,20 @@ export const serveCommand: CliCommand = {
     { name: 'port', type: 'string', value: 'N', help: 'Port to listen on (default 8080, or HALLPASS_PORT).' },
     { name: 'host', type: 'string', value: 'HOST', help: 'Address to bind (default localhost, or HALLPASS_HOST).' },
   ],
-  details: 'Configuration: HALLPASS_* environment variables and/or a JSON file; see the README.',
+  details: environmentHelp(),
   run,
+}
+
+/** Every variable `serve` reads, with the config-file field it overrides, for `--help`. */
+function environmentHelp(): string {
+  const fields = Object.entries(ENVIRONMENT_VARIABLES).map(([name, variable]) => [`${name} (file: ${variable.field})`, variable.help] as const)
+  return [
+    'Configuration: a JSON file (--config) and HALLPASS_* environment variables, which override it.',
+    'Durations are written 30s, 10m, 1h, 7d.',
+    '',
+    'Environment:',
+    ...[...fields, ...Object.entries(OTHER_ENVIRONMENT_VARIABLES)].map(([name, help]) => `  ${name}\n      ${help}`),
+  ].join('\n')
 }
 
 async function run(args: ParsedArgs, context: CommandContext): Promise<number> {
@@ -39,20 +52,22 @@ async function run(args: ParsedArgs, context: CommandContext): Promise<number> {
   if (env.HALLPASS_PORT === '0') env.HALLPASS_PORT = String(await freePort(env.HALLPASS_HOST ?? 'localhost'))
   const config = await loadServerConfig(args.string('config'), env)
   // Loaded here, not at the top: `hallpass token …` lists this command without loading Fastify.
-  const [{ openRuntime }, { buildServer }, { formatBanner }] = await Promise.all([import('../runtime.ts'), import('../app.ts'), import('../banner.ts')])
+  const [{ openRuntime, createDemoUserOnce }, { buildServer }, { formatBanner }] = await Promise.all([import('../runtime.ts'), import('../app.ts'), import('../banner.ts')])
   const runtime = await openRuntime(config, { env })
   let app: FastifyInstance
   try {
     app = await buildServer(runtime.context)
-    await app.listen({ port: config.port, host: config.host })
+    await listen(app, config.host, config.port)
   } catch (error) {
     await runtime.close()
     throw error
   }
   const address = app.server.address()
   const listening = typeof address === 'object' && address !== null ? `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : String(address)
-  const demo = /password "([^"]+)"/.exec(runtime.notices.join('\n'))?.[1]
-  context.stdout(formatBanner(runtime, listening, demo))
+  const demoPassword = await createDemoUserOnce(runtime)
+  // The banner is for people, the logs (JSON on stdout) for machines: the banner, and the demo
+  // password in it, go to stderr in one write, never between log lines.
+  context.stderr(formatBanner(runtime, listening, demoPassword))
   return waitForShutdown(app, runtime)
 }
 
@@ -92,6 +107,20 @@ function waitForShutdown(app: FastifyInstance, runtime: Runtime): Promise<number
     process.once('SIGTERM', () => stop('SIGTERM'))
     process.once('SIGINT', () => stop('SIGINT'))
   })
+}
+
+/** Listens, or says what stands in the way and how to get past it. */
+async function listen(app: FastifyInstance, host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ port, host })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    const where = `${host}:${port}`
+    if (code === 'EADDRINUSE') throw new CliError(`cannot listen on ${where}: the port is in use (another hallpass?). Stop what holds it, or pick another port with --port N or HALLPASS_PORT (0 picks a free one).`)
+    if (code === 'EACCES') throw new CliError(`cannot listen on ${where}: ports below 1024 need privileges. Pick a port of 1024 or more with --port N or HALLPASS_PORT.`)
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND' || code === 'EAI_AGAIN') throw new CliError(`cannot listen on ${where}: this machine has no such address. Give one it has with --host or HALLPASS_HOST (localhost, 0.0.0.0, ::).`)
+    throw error
+  }
 }
 
 /** A port that was free a moment ago on `host`. */

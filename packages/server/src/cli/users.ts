@@ -13,20 +13,21 @@ import { CliError, sanitizeForTerminal, UsageError, type CliCommand, type Comman
 import { SessionInputInvalid } from 'hallpass/errors'
 import { normalizeUsername } from 'hallpass/users'
 import type { ServerConfig } from '../config.ts'
-import type { OpenedStore } from '../runtime.ts'
+import type { OpenedStore } from '../store-drivers.ts'
 import { CONFIG_OPTION, loadServerConfig } from './server-config.ts'
 
 const GENERATE_OPTION = { name: 'generate', type: 'boolean', help: 'Generate a random password and print it once.' } as const
 
-async function withUsers<T>(args: ParsedArgs, context: CommandContext, work: (opened: OpenedStore, config: ServerConfig) => Promise<T>): Promise<T> {
+/**
+ * Opens the store the server uses. Only `users add` may create it: the commands that read or
+ * change existing users refuse a store that is not there (a wrong directory), rather than make
+ * an empty one and report no users.
+ */
+async function withUsers<T>(args: ParsedArgs, context: CommandContext, work: (opened: OpenedStore, config: ServerConfig) => Promise<T>, { create = false } = {}): Promise<T> {
   const config = await loadServerConfig(args.string('config'), context.env)
   const url = config.databaseUrl || `sqlite:${resolve(config.dataDir, 'hallpass.db')}`
-  if (url.startsWith('sqlite:')) {
-    const { mkdirSync } = await import('node:fs')
-    mkdirSync(resolve(config.dataDir), { recursive: true, mode: 0o700 })
-  }
-  const { openStore } = await import('../runtime.ts')
-  const opened = await openStore(url)
+  const { openStore } = await import('../store-drivers.ts')
+  const opened = await openStore(url, { mustExist: !create })
   try {
     return await work(opened, config)
   } finally {
@@ -47,6 +48,7 @@ async function passwordFrom(args: ParsedArgs, context: CommandContext): Promise<
   if (args.flag('generate')) return { password: randomBytes(15).toString('base64url'), generated: true }
   if (context.stdinIsTty) throw new UsageError('pipe the password on standard input (or use --generate)')
   const password = (await context.readStdin(4096)).toString('utf8').replace(/\r?\n$/, '')
+  if (password.length === 0) throw new UsageError('standard input held no password: pipe one line (8-1024 characters), or use --generate')
   return { password, generated: false }
 }
 
@@ -75,7 +77,7 @@ export const usersAddCommand: CliCommand = {
       if (!(await users.createUser({ username, passwordHash, createdAt: now, updatedAt: now }))) throw new CliError(`user "${sanitizeForTerminal(username)}" already exists`)
       context.stdout(generated ? `added ${username}; password: ${password}\n` : `added ${username}\n`)
       return 0
-    })
+    }, { create: true })
   },
 }
 
@@ -116,7 +118,7 @@ export const usersPasswdCommand: CliCommand = {
 
 export const usersRemoveCommand: CliCommand = {
   name: 'users remove',
-  summary: 'Remove a user (their sessions stay until revoked: use the API to log them out).',
+  summary: 'Remove a user and sign them out everywhere.',
   usage: '[--config FILE] USERNAME',
   options: [CONFIG_OPTION],
   async run(args, context) {
