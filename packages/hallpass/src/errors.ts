@@ -6,7 +6,7 @@
  * reused, so callers switch on `err.code`, never on message text. Messages never contain
  * tokens, secrets or payloads: facts travel in fields (`claim`, `reason`, `kid`, …).
  *
- * Each code belongs to one family (STYLE.md §4):
+ * Each code belongs to one family:
  * - `credential`: the presented token or credential is bad → 400/401/403 at the edge;
  * - `config`: a programmer or operator error, thrown at construction, never a 401;
  * - `infrastructure`: a dependency failed → 503, fail closed without blaming the token.

@@ -64,7 +64,7 @@ export class InputTooLarge extends Error {
   }
 }
 
-// Facts a HallpassError carries in fields (STYLE.md §4), printed after its message unless the
+// Facts a HallpassError carries in fields, printed after its message unless the
 // message already ends with them. They can come from a token (`kid`, `alg`), so they are
 // sanitized like everything else.
 const ERROR_FIELDS = ['claim', 'reason', 'kid', 'alg', 'parameter'] as const

@@ -3,7 +3,7 @@
  *
  * Bounded input. Every file and every stdin read has a byte limit and stops reading as soon as
  * it is passed, so `--key /dev/zero` or a gigabyte piped into `token decode` fails fast with a
- * clear error instead of exhausting memory (ATTACKS.md C3).
+ * clear error instead of exhausting memory (docs/security.md C3).
  */
 import { open } from 'node:fs/promises'
 import { JwtTooLarge } from '../errors.ts'

@@ -3,7 +3,7 @@
  *
  * The command-line runner both commands share, `hallpass` (token and key tools, this package)
  * and `hallpass-server` (`@hallpass/server`): `<group> <verb>` or one-word dispatch, help,
- * version, and the one process-bound context. A composition root (STYLE.md §1): only
+ * version, and the one process-bound context. A composition root: only
  * `runMain` touches `process`.
  *
  * Exit status: 0 success, 1 failure (invalid token, unusable key), 2 usage error.

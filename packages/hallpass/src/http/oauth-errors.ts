@@ -1,7 +1,7 @@
 /**
  * @module hallpass
  *
- * The one place where error codes become HTTP (STYLE.md §4):
+ * The one place where error codes become HTTP:
  * - resource servers (RFC 6750 §3.1): 401 `invalid_token` for any bad, expired or revoked
  *   access token, 400 `invalid_request` for a malformed request, 403 `insufficient_scope`;
  * - token endpoints (RFC 6749 §5.2): 400 `invalid_grant` for a bad, expired, revoked or reused

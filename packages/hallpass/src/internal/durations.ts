@@ -2,7 +2,7 @@
  * @module hallpass/cli
  *
  * Human durations (`30s`, `10m`, `1h`, `7d`) for the CLI and config files. Everything inside
- * hallpass counts in seconds (STYLE.md §3); this is the one place a string becomes seconds.
+ * hallpass counts in seconds; this is the one place a string becomes seconds.
  *
  * The grammar is deliberately tiny: one whole number of 1-10 ASCII digits, then one unit
  * letter. No signs, decimals, exponents, whitespace or unit words, so `-5m`, `1e999s`, `1.5h`

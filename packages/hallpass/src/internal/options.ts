@@ -1,4 +1,4 @@
-// Hand-written option checks shared by the factories (STYLE.md §5): cheap, run once, and the
+// Hand-written option checks shared by the factories: cheap, run once, and the
 // message names the option path.
 import { ConfigInvalid } from '../errors.ts'
 

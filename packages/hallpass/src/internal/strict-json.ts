@@ -10,7 +10,7 @@
 //
 // A member named "__proto__" is refused anywhere: JSON.parse makes it an own property, but any
 // later Object.assign or property-by-property merge of the claims would run the __proto__
-// setter and swap the target's prototype for attacker data (ATTACKS.md D1).
+// setter and swap the target's prototype for attacker data (docs/security.md D1).
 import { JwtMalformed } from '../errors.ts'
 
 export const MAX_JSON_DEPTH = 20

@@ -220,7 +220,7 @@ export interface Verifier {
   close(): Promise<void>
 }
 
-/** The defaults, in one place (STYLE.md §5). */
+/** The defaults, in one place. */
 export const VERIFIER_DEFAULTS = Object.freeze({
   typ: 'at+jwt',
   clockToleranceSeconds: DEFAULT_CLOCK_TOLERANCE_SECONDS,

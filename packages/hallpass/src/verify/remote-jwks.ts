@@ -17,7 +17,7 @@
  *   and a document that is not a usable key set, keep the last good set; members that fail
  *   import (weak, malformed, `use: "enc"`, …) are dropped from an otherwise good set.
  * - Keys come only from this URL: `jku`, `x5u`, `jwk` and `x5c` headers are refused by the
- *   engine (ATTACKS.md A5), so nothing in a token can make the verifier fetch anything.
+ *   engine (docs/security.md A5), so nothing in a token can make the verifier fetch anything.
  */
 import { ConfigInvalid, isHallpassError, JwksNoMatchingKey, JwksUnavailable } from '../errors.ts'
 import { checkFunction, checkKnownKeys, checkPositiveInteger } from '../internal/options.ts'

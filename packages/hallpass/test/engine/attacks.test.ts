@@ -1,4 +1,4 @@
-// The attack catalogue (shared/ATTACKS.md) as tests: one describe per class that applies to the
+// The attack catalogue (docs/security.md) as tests: one describe per class that applies to the
 // engine, each building the exact malicious token the catalogue describes and asserting the
 // refusal and its `code`. Tokens are genuinely signed wherever a signature matters, so each test
 // proves the check named in it, not an earlier accident.
@@ -139,7 +139,7 @@ describe('A1: alg "none" (Unsecured JWS)', () => {
 describe('A2: asymmetric → HMAC confusion (public key bytes as the HMAC secret)', () => {
   const rfcRsa = importKey(JSON.parse(readVector('rfc7520/jwk/3_3.rsa_public_key.json')) as Jwk, { alg: 'RS256' })
 
-  // Every form in which a public key can be held as bytes or text (ATTACKS.md A2).
+  // Every form in which a public key can be held as bytes or text (docs/security.md A2).
   function publicForms(key: JwsKey): Record<string, Buffer> {
     const pub = key.publicKey!
     const spki = pub.export({ format: 'pem', type: 'spki' }) as string
@@ -670,7 +670,7 @@ describe('B2: signature encodings and malleability', () => {
 
   it('a high-S ECDSA twin verifies: ECDSA is malleable, so a token string is never an identity', () => {
     // The claims (and their jti) are the same, the token string differs: replay and revocation
-    // key on jti and server state, never on the token text or signature (ATTACKS.md B2, B3).
+    // key on jti and server state, never on the token text or signature (docs/security.md B2, B3).
     const token = signJwt({ ...CLAIMS, jti: 'one-time' }, ec)
     const sig = Buffer.from(token.split('.')[2]!, 'base64url')
     const twin = Buffer.concat([sig.subarray(0, 32), toBytes(ORDERS.ES256! - toBigInt(sig.subarray(32)), 32)])

@@ -1,8 +1,8 @@
-// Verifier conformance (STYLE.md §7): ONE behaviour table, run unchanged against every adapter
+// Verifier conformance: ONE behaviour table, run unchanged against every adapter
 // (Express, Fastify, Hono on @hono/node-server and plain node:http, each listening on a real
 // port), each backed by a real verifier talking to a real issuer on a socket. Every row asserts
 // the status, the exact WWW-Authenticate header (or its absence) and whether the route handler
-// ran. The attack classes of the engine (ATTACKS.md) are rows, so each adapter is checked
+// ran. The attack classes of the engine (docs/security.md) are rows, so each adapter is checked
 // against them over HTTP.
 import assert from 'node:assert/strict'
 import { createHmac, sign } from 'node:crypto'
@@ -309,13 +309,13 @@ describe('verifier conformance: one table, every adapter', () => {
       wrongIss: issuer.sign({ ...claims, iss: 'https://evil.example' }),
       revoked: issuer.sign({ ...claims, sid: 'sid-revoked' }),
       none: `${b64({ alg: 'none', typ: 'at+jwt' })}.${b64(claims)}.`,
-      // ATTACKS.md A2: the RSA public key's PEM text as an HMAC secret.
+      // docs/security.md A2: the RSA public key's PEM text as an HMAC secret.
       confusion: `${hsInput}.${createHmac('sha256', exportPem(rs).publicPem).update(hsInput).digest('base64url')}`,
-      // ATTACKS.md A5: the attacker's own key in the header, under the victim's kid.
+      // docs/security.md A5: the attacker's own key in the header, under the victim's kid.
       embeddedJwk: es256(attacker, { alg: 'ES256', kid: 'es', typ: 'at+jwt', jwk: exportPublicJwk(attacker) }, claims),
       unknownKid: issuer.sign(claims, generateKey('ES256', { kid: 'nobody-knows' })),
       noneMixedCase: `${b64({ alg: 'nOnE', typ: 'at+jwt' })}.${b64(claims)}.`,
-      // ATTACKS.md A2 again, with the public key as a JWK (its JSON text) for the secret.
+      // docs/security.md A2 again, with the public key as a JWK (its JSON text) for the secret.
       confusionJwk: hs256WithSecret(JSON.stringify(exportPublicJwk(rs)), hsHeader, claims),
       jku: es256(attacker, { alg: 'ES256', kid: 'es', typ: 'at+jwt', jku: `${issuer.url}/attacker-jwks.json` }, claims),
       kidTraversal: issuer.sign(claims, generateKey('ES256', { kid: '../../../../dev/null' })),

@@ -2,7 +2,7 @@
  * @module hallpass/cli
  *
  * `hallpass token sign`: signs a claim set with a key file and prints the compact JWT.
- * `iat` defaults to now, `exp` to now + 10 minutes (DESIGN.md: the access-token lifetime) and
+ * `iat` defaults to now, `exp` to now + 10 minutes (the session server's access-token lifetime) and
  * `jti` to 128 random bits. A claim given both in `--claims` and by its own flag is refused
  * rather than silently overridden one way or the other.
  */

@@ -72,10 +72,10 @@ export const DEFAULT_JWE_ENCRYPTION: JweEncryption = 'A256GCM'
  */
 export const REFUSED_JWE_ALGORITHMS: Readonly<Record<string, string>> = Object.freeze({
   // RSAES-PKCS1-v1_5 key transport is a Bleichenbacher/Marvin padding oracle (RFC 8725 §3.2,
-  // ATTACKS.md B6), and Node ≥ 20.11 refuses PKCS#1 v1.5 private decryption (CVE-2023-46809).
+  // docs/security.md B6), and Node ≥ 20.11 refuses PKCS#1 v1.5 private decryption (CVE-2023-46809).
   RSA1_5: 'RSA1_5 is refused (PKCS#1 v1.5 padding oracle)',
   // PBES2 derives the key from a password, and the token chooses the PBKDF2 iteration count:
-  // `p2c` of 2^31 is billions of hashes per request (CVE-2022-36083, CVE-2023-50967; ATTACKS.md C1).
+  // `p2c` of 2^31 is billions of hashes per request (CVE-2022-36083, CVE-2023-50967; docs/security.md C1).
   'PBES2-HS256+A128KW': 'PBES2 is refused (password-derived keys, p2c CPU exhaustion)',
   'PBES2-HS384+A192KW': 'PBES2 is refused (password-derived keys, p2c CPU exhaustion)',
   'PBES2-HS512+A256KW': 'PBES2 is refused (password-derived keys, p2c CPU exhaustion)',

@@ -2,7 +2,7 @@
  * @module hallpass
  *
  * The whole nested-JWT check in one call: decrypt, then verify the inner JWT's signature and
- * claims. Both steps always run; the encryption alone authenticates nothing (ATTACKS.md A9).
+ * claims. Both steps always run; the encryption alone authenticates nothing (docs/security.md A9).
  */
 import { ConfigInvalid } from '../../errors.ts'
 import type { JwtVerifier, VerifiedJwt } from '../jwt/verify.ts'

@@ -3,7 +3,7 @@
  *
  * Decryption of nested JWTs (RFC 7519 §11.2: sign, then encrypt). The JWE layer only hides the
  * claims: it proves nothing about who made the token, since anyone holding the public key can
- * encrypt to it (ATTACKS.md A9). So `decryptJwt` returns the inner compact JWS for the caller to
+ * encrypt to it (docs/security.md A9). So `decryptJwt` returns the inner compact JWS for the caller to
  * verify with `createJwtVerifier`, and refuses any plaintext that is not a signed JWT.
  */
 import { compactDecrypt, errors as joseErrors } from 'jose'
@@ -72,7 +72,7 @@ function fromJoseError(error: unknown): HallpassError {
     return new JweInvalid('the JWE uses an unsupported algorithm or parameter')
   }
   // Anything else comes from the key-management step (an ephemeral key WebCrypto refuses, a
-  // key that does not unwrap): one error for every way decryption can fail (ATTACKS.md B5/B6).
+  // key that does not unwrap): one error for every way decryption can fail (docs/security.md B5/B6).
   return new JweDecryptionFailed()
 }
 

@@ -11,7 +11,7 @@ import type { JweHeader } from './types.ts'
 
 const REFUSED_PARAMETERS: Readonly<Record<string, string>> = {
   // RFC 8725 §3.6: compression before encryption SHOULD NOT be done, and inflating attacker
-  // data is a decompression bomb (CVE-2024-28176, CVE-2024-28180; ATTACKS.md C2).
+  // data is a decompression bomb (CVE-2024-28176, CVE-2024-28180; docs/security.md C2).
   zip: 'header "zip" is refused: compressed plaintext is not supported',
   crit: 'header "crit" names extensions hallpass does not implement',
   jwk: 'header "jwk" is refused: keys never come from the token',
@@ -63,7 +63,7 @@ export function checkCompactJwe(jwe: unknown, policy: DecryptionPolicy, required
     // Own members only: a header member named "constructor" must not find Object's.
     if (Object.hasOwn(REFUSED_PARAMETERS, name)) throw new JweInvalid(REFUSED_PARAMETERS[name]!)
     // JSON.parse makes "__proto__" an own member; any later merge of the header would swap a
-    // prototype for attacker data (ATTACKS.md D1).
+    // prototype for attacker data (docs/security.md D1).
     if (name === '__proto__') throw new JweInvalid('header member "__proto__" is refused')
   }
   for (const name of ['kid', 'typ', 'cty'] as const) {
@@ -98,7 +98,7 @@ function decodedLength(segment: string): number {
 
 // ECDH-ES: the sender's ephemeral key must be a public key on the recipient key's own curve
 // (RFC 7518 §4.6.1.1). Whether the point is on that curve is checked when it is imported; a
-// point that is not makes decryption fail with the same error as any other (ATTACKS.md B5).
+// point that is not makes decryption fail with the same error as any other (docs/security.md B5).
 function checkEphemeralKey(epk: unknown, curve: string): void {
   if (typeof epk !== 'object' || epk === null || Array.isArray(epk)) throw new JweInvalid('header "epk" is missing or not an object')
   const jwk = epk as Record<string, unknown>

@@ -197,7 +197,7 @@ function readMaterial(material: unknown, direction: Direction): Material {
   if (typeof material !== 'object' || material === null || Array.isArray(material)) {
     throw new KeyInvalid('JWE key material must be a JWK, a KeyObject or bytes')
   }
-  // Signing and encryption keys stay apart (RFC 8725 §3.3; ATTACKS.md A9): a JwsKey never
+  // Signing and encryption keys stay apart (RFC 8725 §3.3; docs/security.md A9): a JwsKey never
   // decrypts, and a JWK marked for signatures never encrypts.
   if (KEY_INTERNALS in material) throw new KeyInvalid('a signing key (JwsKey) cannot be used for JWE')
   checkJwkUse(material as Jwk, direction)

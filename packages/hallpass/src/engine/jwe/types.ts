@@ -10,7 +10,7 @@ import type { JweAlgorithm, JweEncryption } from './algorithms.ts'
 /**
  * Key material for JWE: a JWK, a `KeyObject`, or raw bytes (only for `dir` and the AES key-wrap
  * algorithms). Strings are never key material, and signing keys (`JwsKey`) are not accepted:
- * encryption and signing keys are kept apart (RFC 8725 §3.3, ATTACKS.md A9).
+ * encryption and signing keys are kept apart (RFC 8725 §3.3, docs/security.md A9).
  */
 export type JweKeyMaterial = Jwk | KeyObject | Uint8Array
 

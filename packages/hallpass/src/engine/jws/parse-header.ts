@@ -1,4 +1,4 @@
-// Protected-header parsing with the header policy of ATTACKS.md A1, A5, A7, A8. A header only
+// Protected-header parsing with the header policy of docs/security.md A1, A5, A7, A8. A header only
 // ever names an algorithm and a key among those already trusted; anything that would make the
 // token choose its own key, extend the processing rules or change the signing input is refused.
 import { JwsAlgorithmNotAllowed, JwsHeaderUnsupported, JwtMalformed } from '../../errors.ts'

@@ -74,7 +74,7 @@ export function verifyCompactJws(
 
   const header = parseProtectedHeader(token.slice(0, dot1))
   // Checked after the header so that `alg:none` with its empty signature (RFC 7515 App. A.5)
-  // is reported as the refused algorithm it is (ATTACKS.md A1), not as a shape error.
+  // is reported as the refused algorithm it is (docs/security.md A1), not as a shape error.
   if ((dot2 === dot1 + 1 && !allowEmptyPayload) || dot2 === token.length - 1) throw new JwtMalformed('a segment is empty')
   if (algorithms !== undefined && !algorithms.includes(header.alg)) throw new JwsAlgorithmNotAllowed(header.alg)
   const key = resolveKey(keys, header)

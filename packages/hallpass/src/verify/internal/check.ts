@@ -1,4 +1,4 @@
-// Option checks of the verifier's factories (STYLE.md §5): run once, name the option path.
+// Option checks of the verifier's factories: run once, name the option path.
 import { ConfigInvalid } from '../../errors.ts'
 
 /** A positive, finite number of seconds, or the default. */

@@ -1,4 +1,4 @@
-// The I/O a verifier is given (STYLE.md §1: all I/O injected): fetch, a clock, timers and a
+// The I/O a verifier is given (all I/O is injected): fetch, a clock, timers and a
 // source of randomness for backoff jitter. Tests pass a manual clock and timers; production
 // gets the globals. Timers are unref'd so a forgotten verifier never keeps a process alive.
 

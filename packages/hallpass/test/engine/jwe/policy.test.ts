@@ -167,7 +167,7 @@ describe('JWE algorithms: the caller pins them, the header never chooses', () =>
   })
 })
 
-describe('JWE PBES2 is refused, and fast (CVE-2023-50967, ATTACKS.md C1)', () => {
+describe('JWE PBES2 is refused, and fast (CVE-2023-50967, docs/security.md C1)', () => {
   const flattened = JSON.parse(readVector('latchset-jose/cve-2023-50967.jwe')) as Record<string, unknown>
   const cveJwk = JSON.parse(readVector('latchset-jose/cve-2023-50967.jwk')) as Jwk
   // The same secret, as a key the caller could legitimately hold for AES key wrap.
@@ -213,7 +213,7 @@ describe('JWE PBES2 is refused, and fast (CVE-2023-50967, ATTACKS.md C1)', () =>
   })
 })
 
-describe('JWE zip is refused before decryption (ATTACKS.md C2)', () => {
+describe('JWE zip is refused before decryption (docs/security.md C2)', () => {
   it('refuses a genuine compressed nested JWT', async () => {
     const k = randomBytes(32)
     const jwe = await joseEncrypt(jwsBytes, { alg: 'dir', enc: 'A256GCM', cty: 'JWT', zip: 'DEF' }, k)
@@ -336,7 +336,7 @@ describe('JWE header parameters and structure', () => {
   })
 })
 
-describe('JWE ECDH-ES ephemeral keys (ATTACKS.md B5)', () => {
+describe('JWE ECDH-ES ephemeral keys (docs/security.md B5)', () => {
   it('refuses an epk on another curve or of another type', async () => {
     const key = generateEncryptionKey('ECDH-ES', undefined, { crv: 'P-384' })
     const jwe = await encryptJwt(jws, key)

@@ -1,4 +1,4 @@
-// ATTACKS.md A9, sign/encrypt confusion (CVE-2022-39174 Authlib, CVE-2022-3102 JWCrypto,
+// docs/security.md A9, sign/encrypt confusion (CVE-2022-39174 Authlib, CVE-2022-3102 JWCrypto,
 // CVE-2026-29000 pac4j-jwt): anyone can encrypt to the server's *public* encryption key, so a
 // JWE authenticates nothing. A JWE made by an attacker, where a signed JWT is expected, must
 // never yield claims: not as raw claims JSON, not as an unsigned `alg: none` JWT, not as a JWT
@@ -49,7 +49,7 @@ async function rejectsWith(run: () => Promise<unknown>, code: string): Promise<v
   })
 }
 
-describe('sign/encrypt confusion (ATTACKS.md A9)', () => {
+describe('sign/encrypt confusion (docs/security.md A9)', () => {
   it('the legitimate nested JWT is accepted', async () => {
     const jwe = await encryptJwt(signJwt(claims, serverSigningKey), publishedEncryptionKey)
     const { claims: verified, key } = await decryptAndVerifyJwt(jwe, serverEncryptionKey, verifier)

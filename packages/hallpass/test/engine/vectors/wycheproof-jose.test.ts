@@ -307,7 +307,7 @@ void test('Wycheproof json_web_signature_test.json: the case counts this suite w
 
 void test('Wycheproof json_web_crypto_test.json: a JWE is never taken for a JWS or a JWT', () => {
   // The JWE groups are out of scope for the JWS engine, but handing one of their tokens to a
-  // verifier is token-format confusion (ATTACKS.md A9): it must be refused as malformed.
+  // verifier is token-format confusion (docs/security.md A9): it must be refused as malformed.
   const vectors = loadWycheproof<JoseGroup>(CRYPTO_FILE)
   const key = importKey({ kty: 'oct', k: Buffer.alloc(32, 7).toString('base64url') }, { alg: 'HS256' })
   const verifyJwt = createJwtVerifier({ keys: key, typ: false, requiredClaims: [] })

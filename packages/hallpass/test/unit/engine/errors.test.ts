@@ -1,5 +1,5 @@
 // The engine's error classes: codes, families and fields, and messages that never echo
-// attacker-controlled content (STYLE.md §4). test/errors.test.ts covers the registry as a whole.
+// attacker-controlled content. test/errors.test.ts covers the registry as a whole.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import {

@@ -1,4 +1,4 @@
-// Internals: RSA public-key quality checks (ATTACKS.md A4): size bounds, exponent, ROCA.
+// Internals: RSA public-key quality checks (docs/security.md A4): size bounds, exponent, ROCA.
 import assert from 'node:assert/strict'
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, it } from 'node:test'

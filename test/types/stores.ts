@@ -1,0 +1,89 @@
+// The store factories on hallpass/stores/*: what each takes (unknown options are errors) and
+// returns. Every store is a SessionStore; PostgreSQL's also migrates.
+import type { SessionStore } from 'hallpass'
+import {
+  createPostgresStore,
+  createPostgresUserStore,
+  postgresMigrations,
+  type PostgresStore,
+  type PostgresStoreOptions,
+  type PostgresUserStore,
+} from 'hallpass/stores/postgres'
+import { createRedisStore, createRedisUserStore, type RedisClient, type RedisStoreOptions } from 'hallpass/stores/redis'
+import { createSqliteStore, createSqliteUserStore, SQLITE_STORE_DEFAULTS, type SqliteStoreOptions } from 'hallpass/stores/sqlite'
+import { describeStoreConformance, type StoreUnderTest } from 'hallpass/testing'
+import type { UserStore } from 'hallpass/users'
+import type * as main from 'hallpass'
+import { expectType, use, value, type Equals, type Expect, type HasKey } from './helpers.ts'
+
+declare const pool: PostgresStoreOptions['pool']
+declare const client: RedisClient
+
+export type Factories = [
+  Expect<Equals<ReturnType<typeof createSqliteStore>, SessionStore>>,
+  Expect<Equals<ReturnType<typeof createPostgresStore>, Promise<PostgresStore>>>,
+  Expect<Equals<ReturnType<typeof createRedisStore>, SessionStore>>,
+  Expect<Equals<ReturnType<typeof createSqliteUserStore>, UserStore>>,
+  Expect<Equals<ReturnType<typeof createPostgresUserStore>, Promise<PostgresUserStore>>>,
+  Expect<Equals<ReturnType<typeof createRedisUserStore>, UserStore>>,
+  // The main entry loads no store driver: the factories live on their own subpaths only.
+  Expect<Equals<HasKey<typeof main, 'createSqliteStore'>, false>>,
+  Expect<Equals<HasKey<typeof main, 'createPostgresStore'>, false>>,
+  Expect<Equals<HasKey<typeof main, 'createRedisStore'>, false>>,
+]
+
+export type Options = [
+  Expect<Equals<SqliteStoreOptions['path'], string | undefined>>,
+  Expect<Equals<SqliteStoreOptions['busyTimeoutSeconds'], number | undefined>>,
+  Expect<Equals<SqliteStoreOptions['onError'], ((error: unknown) => void) | undefined>>,
+  Expect<Equals<PostgresStoreOptions['schema'], string | undefined>>,
+  Expect<Equals<PostgresStoreOptions['migrate'], boolean | undefined>>,
+  Expect<Equals<RedisStoreOptions['keyPrefix'], string | undefined>>,
+  Expect<Equals<RedisStoreOptions['client'], RedisClient>>,
+]
+
+export async function factories(): Promise<void> {
+  use(createSqliteStore({ path: ':memory:', busyTimeoutSeconds: 5, pollIntervalSeconds: 0.2, maxAuditEventsPerSubject: 100, onError: () => undefined }))
+  // @ts-expect-error the option is `path` (or `database`)
+  use(createSqliteStore({ file: './sessions.db' }))
+  // @ts-expect-error durations are seconds and say so
+  use(createSqliteStore({ path: ':memory:', busyTimeout: 5000 }))
+  // @ts-expect-error the options object is required
+  use(createSqliteStore())
+  // @ts-expect-error the defaults are frozen
+  SQLITE_STORE_DEFAULTS.busyTimeoutSeconds = 0
+
+  const postgres = await createPostgresStore({ pool, schema: 'hallpass', migrate: false, maxAuditEventsPerSubject: 100 })
+  expectType<Equals<typeof postgres.schema, string>>()
+  expectType<Equals<ReturnType<PostgresStore['migrate']>, Promise<void>>>()
+  const asStore: SessionStore = postgres
+  use(asStore, postgresMigrations)
+  // @ts-expect-error the pool is required: the store never opens one
+  use(await createPostgresStore({ schema: 'hallpass' }))
+  // @ts-expect-error the option is `pool`, an injected pg.Pool
+  use(await createPostgresStore({ pool, connectionString: 'postgres://' }))
+  // @ts-expect-error a schema name is text
+  use(await createPostgresStore({ pool, schema: 1 }))
+
+  use(createRedisStore({ client, subscriber: client, keyPrefix: 'hp:', onError: () => undefined }))
+  // @ts-expect-error the client is required: the store never opens a connection
+  use(createRedisStore({ keyPrefix: 'hp:' }))
+  // @ts-expect-error the option is `keyPrefix`
+  use(createRedisStore({ client, prefix: 'hp:' }))
+  // @ts-expect-error a connection URL is not a client
+  use(createRedisStore({ client: 'redis://localhost' }))
+
+  use(createSqliteUserStore(value<Parameters<typeof createSqliteUserStore>[0]>()))
+}
+
+/** The conformance suite of hallpass/testing takes a factory of fresh stores and their cleanup. */
+export function conformance(): void {
+  describeStoreConformance('sqlite :memory:', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    await store.ping()
+    return { store, cleanup: () => store.close() }
+  })
+  expectType<Equals<StoreUnderTest['store'], SessionStore>>()
+  // @ts-expect-error the factory resolves to { store, cleanup }, not a bare store
+  describeStoreConformance('bare', () => Promise.resolve(createSqliteStore({ path: ':memory:' })))
+}
