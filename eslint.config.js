@@ -14,7 +14,7 @@ const MAY_IMPORT = {
   session: ['internal', 'engine'],
   users: ['internal'],
   stores: ['internal', 'engine', 'session', 'users'],
-  http: ['internal'],
+  http: ['internal', 'protocol'],
   verify: ['internal', 'engine', 'session'],
   middleware: ['internal', 'engine', 'http', 'verify'],
   testing: ['internal', 'engine', 'session', 'users'],

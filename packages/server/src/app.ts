@@ -8,7 +8,7 @@ import cookie from '@fastify/cookie'
 import cors from '@fastify/cors'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { ServerContext } from './context.ts'
-import { bearerFailure } from 'hallpass/http'
+import { bearerFailure, BROWSER_HEADER, EXPOSED_HEADERS } from 'hallpass/http'
 import { handleError, REALM, sendTokenError } from './errors.ts'
 import { registerAccountRoutes } from './routes/account.ts'
 import { registerDiscoveryRoutes } from './routes/discovery.ts'
@@ -16,7 +16,7 @@ import { registerHealthRoutes } from './routes/health.ts'
 import { registerOAuthRoutes } from './routes/oauth.ts'
 import { FEED_STREAM_DEFAULTS, registerRevocationFeed, type FeedStreamLimits } from './routes/revocation-feed.ts'
 import { registerTokenEndpoints } from './routes/token-endpoints.ts'
-import { BROWSER_HEADER, registerBrowserMode } from './browser-transport.ts'
+import { registerBrowserMode } from './browser-transport.ts'
 import { SECURITY_HEADERS } from './security-headers.ts'
 
 export interface BuildServerOptions {
@@ -82,6 +82,8 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
       origin: [...config.corsOrigins],
       credentials: true,
       allowedHeaders: ['authorization', 'content-type', BROWSER_HEADER],
+      // The client reads the server's clock, the error code and when to retry.
+      exposedHeaders: [...EXPOSED_HEADERS],
       methods: ['GET', 'POST', 'DELETE'],
       maxAge: 600,
     })

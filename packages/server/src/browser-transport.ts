@@ -9,10 +9,10 @@
 // same-origin or a configured CORS origin.
 import type {} from '@fastify/cookie' // request.cookies / reply.setCookie typings
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { BROWSER_HEADER } from 'hallpass/http'
 import type { ServerConfig } from './config.ts'
 import { HttpProblem } from './errors.ts'
 
-export const BROWSER_HEADER = 'x-hallpass-client'
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -7,7 +7,7 @@
 // default), an `HttpProblem` as it says, Fastify's own rejections as a 4xx, the rest as a 500.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { isHallpassError } from 'hallpass/errors'
-import { resourceErrorFailure, toHttpError, type ErrorContext, type HttpFailure, type OAuthErrorName } from 'hallpass/http'
+import { ERROR_CODE_HEADER, resourceErrorFailure, toHttpError, type ErrorContext, type HttpFailure, type OAuthErrorName } from 'hallpass/http'
 
 export const REALM = 'hallpass'
 
@@ -53,7 +53,7 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
     if (error.family === 'credential') request.log.info({ code: error.code }, 'credential rejected')
     else request.log.error({ err: error }, 'request failed')
     // Before sending: a header set on a reply already sent is silently dropped.
-    reply.header('x-hallpass-error', error.code)
+    reply.header(ERROR_CODE_HEADER, error.code)
     if (request.routeOptions.config.errors === 'resource') {
       const failure = resourceErrorFailure(error, REALM)
       return sendTokenError(reply.headers(failure.headers), failure.status, failure.body.error, failure.body.error_description)

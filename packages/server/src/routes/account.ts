@@ -1,5 +1,6 @@
 // The signed-in user's own view: who am I, my sessions (devices), revoke one of them.
 import type { FastifyInstance } from 'fastify'
+import { ENDPOINTS } from 'hallpass/http'
 import type { SessionInfo } from 'hallpass'
 import type { ServerContext } from '../context.ts'
 import { HttpProblem } from '../errors.ts'
@@ -19,7 +20,7 @@ function describeSession(session: SessionInfo, currentId: string): Record<string
 export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext): void {
   const bearerProtected = { config: { errors: 'resource' } } as const
 
-  app.get('/auth/me', bearerProtected, async (request, reply) => {
+  app.get(ENDPOINTS.me, bearerProtected, async (request, reply) => {
     const { claims } = await authenticateUser(ctx, request)
     return reply.header('cache-control', 'no-store').send({
       sub: claims.sub,
@@ -30,14 +31,14 @@ export function registerAccountRoutes(app: FastifyInstance, ctx: ServerContext):
     })
   })
 
-  app.get('/auth/sessions', bearerProtected, async (request, reply) => {
+  app.get(ENDPOINTS.sessions, bearerProtected, async (request, reply) => {
     const auth = await authenticateUser(ctx, request)
     const sessions = await ctx.sessions.list(auth.claims.sub)
     return reply.header('cache-control', 'no-store').send({ sessions: sessions.map((s) => describeSession(s, auth.claims.sid)) })
   })
 
   app.delete<{ Params: { id: string } }>(
-    '/auth/sessions/:id',
+    `${ENDPOINTS.sessions}/:id`,
     {
       ...bearerProtected,
       schema: { params: { type: 'object', properties: { id: { type: 'string', pattern: '^[A-Za-z0-9_-]{22}$' } }, required: ['id'] } },

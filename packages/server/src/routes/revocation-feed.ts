@@ -34,6 +34,7 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { FastifyInstance } from 'fastify'
+import { ENDPOINTS } from 'hallpass/http'
 import { compareFeedCursors, readFeed, type RevocationEntry } from 'hallpass'
 import type { ServerContext } from '../context.ts'
 import { addressGroup } from '../feed-slots.ts'
@@ -81,7 +82,7 @@ export function registerRevocationFeed(app: FastifyInstance, ctx: ServerContext,
     done()
   })
 
-  app.get<{ Querystring: { after?: string | string[] } }>('/auth/revocations', { config: { errors: 'resource' } }, async (request, reply) => {
+  app.get<{ Querystring: { after?: string | string[] } }>(ENDPOINTS.revocations, { config: { errors: 'resource' } }, async (request, reply) => {
     // One cursor at most: a repeated `after` is a malformed request, not a choice to guess at.
     if (Array.isArray(request.query.after)) return reply.code(400).send({ error: 'invalid_request', error_description: 'Give at most one cursor' })
     if (ctx.config.revocationFeed.access === 'clients') {

@@ -2,6 +2,7 @@
 // Responses follow RFC 6749 §5.1 (`access_token`, `token_type`, `expires_in`, `refresh_token`)
 // and errors §5.2. In browser mode the refresh token is in the `__Host-` cookie instead.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { ENDPOINTS } from 'hallpass/http'
 import { isHallpassError, SessionInputInvalid } from 'hallpass/errors'
 import type { DeviceInfo, IssuedTokens } from 'hallpass'
 import { normalizeUsername } from 'hallpass/users'
@@ -92,7 +93,7 @@ async function rateLimit(ctx: ServerContext, key: string, rule: { max: number; w
 
 export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext): void {
   app.post<{ Body: { username: string; password: string; device_label?: string } }>(
-    '/auth/login',
+    ENDPOINTS.login,
     {
       schema: loginSchema,
       bodyLimit: TOKEN_BODY_LIMIT,
@@ -129,7 +130,7 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
   )
 
   app.post<{ Body: { refresh_token?: string } | null }>(
-    '/auth/refresh',
+    ENDPOINTS.refresh,
     {
       schema: refreshSchema,
       bodyLimit: TOKEN_BODY_LIMIT,
@@ -157,7 +158,7 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
   // access token is answered as a resource server would (RFC 6750); a bad refresh token is
   // not an error at all.
   app.post<{ Body: { refresh_token?: string } | null }>(
-    '/auth/logout',
+    ENDPOINTS.logout,
     { schema: refreshSchema, bodyLimit: TOKEN_BODY_LIMIT, config: { errors: 'resource' } },
     async (request, reply) => {
       let sessionId: string | undefined
@@ -177,7 +178,7 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
     },
   )
 
-  app.post('/auth/logout-all', { bodyLimit: TOKEN_BODY_LIMIT, config: { errors: 'resource' } }, async (request, reply) => {
+  app.post(ENDPOINTS.logoutAll, { bodyLimit: TOKEN_BODY_LIMIT, config: { errors: 'resource' } }, async (request, reply) => {
     const auth = await authenticateUser(ctx, request)
     const entries = await ctx.sessions.revokeAll(auth.claims.sub, { reason: 'logout_all' })
     ctx.metrics.revocations.inc({ reason: 'logout_all' }, entries.length)
