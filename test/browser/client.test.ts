@@ -76,13 +76,13 @@ describe('hallpass/client in Chromium', { skip }, () => {
 
     // Every tab's clock jumps past expiry without its timers firing (a frozen laptop that
     // wakes): the 30 calls themselves find the token expired, all at once.
-    const reuseBefore = await metric('hallpass_reuse_detections_total')
+    const reuseBefore = await metric('hallpass_refresh_reuse_detections_total')
     await context.clock.setSystemTime(Date.now() + TTL_MS + 1000)
     const tabs = [a, b, c]
     const statuses = await Promise.all(Array.from({ length: 30 }, (_, i) => callMe(tabs[i % 3]!)))
     assert.deepEqual(statuses, Array(30).fill(200))
     assert.equal(served.refreshes - before, 1, `one refresh for 3 tabs and 30 calls: ${JSON.stringify(await Promise.all(tabs.map(events)))}`)
-    assert.equal(await metric('hallpass_reuse_detections_total'), reuseBefore, 'no reuse detection')
+    assert.equal(await metric('hallpass_refresh_reuse_detections_total'), reuseBefore, 'no reuse detection')
     for (const tab of tabs) assert.deepEqual(await signOuts(tab), [])
   })
 

@@ -93,13 +93,20 @@ async function listen(server: Server, host: string, port = 0): Promise<number> {
   return (server.address() as AddressInfo).port
 }
 
-/** Starts `hallpass serve` (on its own data dir, with `env` over the defaults) behind the proxy. */
-export async function serveWithProxy(env: Record<string, string> = {}): Promise<Served> {
-  const bundle = await bundleClient()
+export interface Hallpass {
+  readonly origin: string
+  readonly dataDir: string
+  readonly demoPassword: string
+  /** Runs `hallpass <args>` (users add, …) on the server's data dir; resolves with its stdout. */
+  cli(args: readonly string[], stdin?: string): Promise<string>
+  close(): Promise<void>
+}
+
+/** Spawns `hallpass serve` from the sources on a fresh data dir, `env` over the defaults. */
+export async function startHallpass(env: Record<string, string> = {}, listen: { host: string; port: number; issuer: string } | undefined = undefined): Promise<Hallpass> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hallpass-browser-'))
-  const proxyPort = await freePort('localhost')
-  const origin = `http://localhost:${proxyPort}`
-  const hallpassPort = await freePort('127.0.0.1')
+  const port = listen?.port ?? (await freePort('localhost'))
+  const issuer = listen?.issuer ?? `http://localhost:${port}`
   // Rate limits high enough for the load the tests make; everything else is the default.
   const configFile = join(dataDir, 'config.json')
   await writeFile(configFile, JSON.stringify({
@@ -107,11 +114,9 @@ export async function serveWithProxy(env: Record<string, string> = {}): Promise<
   }))
   const childEnv: NodeJS.ProcessEnv = {}
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('HALLPASS_') && key !== 'NODE_TEST_CONTEXT' && key !== 'NODE_OPTIONS') childEnv[key] = value
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/cli/main.ts', 'serve', '--config', configFile], {
-    cwd: ROOT,
-    env: { ...childEnv, HALLPASS_DATA_DIR: dataDir, HALLPASS_HOST: '127.0.0.1', HALLPASS_PORT: String(hallpassPort), HALLPASS_ISSUER: origin, HALLPASS_LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const serverEnv = { ...childEnv, HALLPASS_DATA_DIR: dataDir, HALLPASS_HOST: listen?.host ?? 'localhost', HALLPASS_PORT: String(port), HALLPASS_ISSUER: issuer, HALLPASS_LOG_LEVEL: 'warn', ...env }
+  const main = join(ROOT, 'packages/server/src/cli/main.ts')
+  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', main, 'serve', '--config', configFile], { cwd: ROOT, env: serverEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
@@ -121,6 +126,37 @@ export async function serveWithProxy(env: Record<string, string> = {}): Promise<
     assert.ok(child.exitCode === null && Date.now() < deadline, `hallpass serve did not start:\n${output}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+  return {
+    origin: issuer,
+    dataDir,
+    demoPassword,
+    async cli(args, stdin) {
+      const cliChild = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: ROOT, env: serverEnv, stdio: ['pipe', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      cliChild.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')))
+      cliChild.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')))
+      cliChild.stdin!.end(stdin ?? '')
+      const [code] = (await once(cliChild, 'exit')) as [number | null]
+      assert.equal(code, 0, `hallpass ${args.join(' ')} failed: ${err}`)
+      return out
+    },
+    async close() {
+      child.kill('SIGTERM')
+      if (child.exitCode === null) await once(child, 'exit')
+      await rm(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Starts `hallpass serve` (on its own data dir, with `env` over the defaults) behind the proxy. */
+export async function serveWithProxy(env: Record<string, string> = {}): Promise<Served> {
+  const bundle = await bundleClient()
+  const proxyPort = await freePort('localhost')
+  const origin = `http://localhost:${proxyPort}`
+  const hallpassPort = await freePort('127.0.0.1')
+  const hallpass = await startHallpass(env, { host: '127.0.0.1', port: hallpassPort, issuer: origin })
+  const demoPassword = hallpass.demoPassword
 
   const pages = new Map<string, string>([['/', testPage('/client.js', origin)]])
   const state = { refreshes: 0, bearers: [] as string[], failRefreshes: false }
@@ -173,9 +209,7 @@ export async function serveWithProxy(env: Record<string, string> = {}): Promise<
     async close() {
       proxy.closeAllConnections()
       proxy.close()
-      child.kill('SIGTERM')
-      if (child.exitCode === null) await once(child, 'exit')
-      await rm(dataDir, { recursive: true, force: true })
+      await hallpass.close()
     },
   }
 }

@@ -148,7 +148,11 @@ export function createClient(options: ClientOptions): HallpassClient {
     held = { token, sid, exp: at + ttl, due: at + ttl - margin - Math.random() * margin * 0.5 }
     state = 'signed-in'
     clearTimeout(timer)
-    if (!closed) timer = setTimeout(() => void refresh(held?.token).catch(() => undefined), Math.max(0, held.due - at))
+    if (!closed) {
+      timer = setTimeout(() => void refresh(held?.token).catch(() => undefined), Math.max(0, held.due - at))
+      // In Node, a pending refresh alone does not keep the process alive (browsers have no unref).
+      ;(timer as { unref?: () => void }).unref?.()
+    }
     if (share) tabs?.share({ token, sid, ttl })
     emit({ type: event, sessionId: sid, expiresAt: held.exp })
   }
@@ -269,19 +273,24 @@ export function createClient(options: ClientOptions): HallpassClient {
     return inflight
   }
 
-  async function getAccessToken(): Promise<string> {
-    const token = fresh()
-    if (token !== undefined) return token
-    if (state === 'signed-out') throw new HallpassClientError('ERR_CLIENT_SIGNED_OUT')
+  /** A refresh, waited for at most maxWaitSeconds (ERR_CLIENT_UNAVAILABLE); it goes on meanwhile. */
+  async function bounded(stale: string | undefined): Promise<string> {
     let timeout: ReturnType<typeof setTimeout> | undefined
     const outage = new Promise<never>((_, reject) => {
       timeout = setTimeout(() => reject(new HallpassClientError('ERR_CLIENT_UNAVAILABLE')), maxWaitMs)
     })
     try {
-      return await Promise.race([refresh(undefined), outage])
+      return await Promise.race([refresh(stale), outage])
     } finally {
       clearTimeout(timeout)
     }
+  }
+
+  async function getAccessToken(): Promise<string> {
+    const token = fresh()
+    if (token !== undefined) return token
+    if (state === 'signed-out') throw new HallpassClientError('ERR_CLIENT_SIGNED_OUT')
+    return bounded(undefined)
   }
 
   async function authorized(input: string | URL | Request, init: RequestInit = {}, token?: string): Promise<Response> {
@@ -296,7 +305,8 @@ export function createClient(options: ClientOptions): HallpassClient {
     const retryInput = input instanceof Request ? input.clone() : input
     const response = await authorized(input, init, token)
     if (response.status !== 401 || !/error="invalid_token"/.test(response.headers.get('www-authenticate') ?? '')) return response
-    const next = await refresh(token).catch(() => undefined)
+    // Bounded too: through an outage, the 401 after maxWaitSeconds rather than never an answer.
+    const next = await bounded(token).catch(() => undefined)
     return next === undefined ? response : authorized(retryInput, init, next)
   }
 
@@ -361,6 +371,8 @@ export function createClient(options: ClientOptions): HallpassClient {
       return () => void listeners.delete(listener)
     },
     close() {
+      // Twice is once: a second `bye` on the closed channel would throw.
+      if (closed) return
       closed = true
       clearTimeout(timer)
       wake?.()

@@ -62,7 +62,7 @@ function isToken(value: unknown): value is SharedToken {
   return typeof token === 'object' && token !== null && typeof token.token === 'string' && typeof token.sid === 'string' && typeof token.ttl === 'number'
 }
 
-/** Tabs under `name`, or undefined where there is no BroadcastChannel (Node, React Native). */
+/** Tabs under `name`, or undefined where there is no BroadcastChannel (React Native, older runtimes). */
 export function openTabs(name: string, handlers: TabHandlers): Tabs | undefined {
   const Broadcast = browser.BroadcastChannel
   if (Broadcast === undefined) return undefined
