@@ -1,6 +1,8 @@
 // The store factories on hallpass/stores/*: what each takes (unknown options are errors) and
-// returns. Every store is a SessionStore; PostgreSQL's also migrates.
-import type { SessionStore } from 'hallpass'
+// returns. Every store is a SessionStore; PostgreSQL's also migrates. The UserStore contract: the
+// admin and disabled flags (optional on input, always there on output) and the optional
+// SessionStore.listRecentAudit.
+import type { AuditEvent, SessionStore } from 'hallpass'
 import {
   createPostgresStore,
   createPostgresUserStore,
@@ -12,7 +14,7 @@ import {
 import { createRedisStore, createRedisUserStore, type RedisClient, type RedisStoreOptions } from 'hallpass/stores/redis'
 import { createSqliteStore, createSqliteUserStore, SQLITE_STORE_DEFAULTS, type SqliteStoreOptions } from 'hallpass/stores/sqlite'
 import { describeStoreConformance, type StoreUnderTest } from 'hallpass/testing'
-import type { UserStore } from 'hallpass/users'
+import type { NewUserRecord, UserChanges, UserRecord, UserStore, UserSummary } from 'hallpass/users'
 import type * as main from 'hallpass'
 import { expectType, use, value, type Equals, type Expect, type HasKey } from './helpers.ts'
 
@@ -74,6 +76,43 @@ export async function factories(): Promise<void> {
   use(createRedisStore({ client: 'redis://localhost' }))
 
   use(createSqliteUserStore(value<Parameters<typeof createSqliteUserStore>[0]>()))
+}
+
+export type Users = [
+  Expect<Equals<UserRecord['admin'], boolean>>,
+  Expect<Equals<UserRecord['disabled'], boolean>>,
+  Expect<Equals<UserSummary['admin'], boolean>>,
+  Expect<Equals<UserSummary['disabled'], boolean>>,
+  Expect<Equals<HasKey<UserSummary, 'passwordHash'>, false>>,
+  Expect<Equals<Parameters<UserStore['createUser']>[0], NewUserRecord>>,
+  Expect<Equals<Parameters<UserStore['updateUser']>, [username: string, changes: UserChanges, now: number]>>,
+  Expect<Equals<ReturnType<UserStore['updateUser']>, Promise<boolean>>>,
+  Expect<Equals<ReturnType<UserStore['countAdmins']>, Promise<number>>>,
+  // Optional on the contract, so that stores written before it still implement SessionStore.
+  Expect<Equals<undefined extends SessionStore['listRecentAudit'] ? true : false, true>>,
+  Expect<Equals<Awaited<ReturnType<NonNullable<SessionStore['listRecentAudit']>>>, AuditEvent[]>>,
+]
+
+export async function users(store: UserStore, sessions: SessionStore): Promise<void> {
+  // A caller from before the flags still compiles: they may be left out on input.
+  use(await store.createUser({ username: 'alice', passwordHash: 'h', createdAt: 0, updatedAt: 0 }))
+  use(await store.createUser({ username: 'root', passwordHash: 'h', createdAt: 0, updatedAt: 0, admin: true, disabled: false }))
+  const read = await store.getUser('alice')
+  if (read !== undefined) expectType<Equals<typeof read.disabled, boolean>>()
+  use(await store.updateUser('alice', { disabled: true }, 0), await store.updateUser('alice', {}, 0))
+  // @ts-expect-error flags are booleans
+  use(await store.updateUser('alice', { admin: 'yes' }, 0))
+  // @ts-expect-error updateUser changes the flags only
+  use(await store.updateUser('alice', { passwordHash: 'h' }, 0))
+  // @ts-expect-error the clock is the caller's: `now` is required
+  use(await store.updateUser('alice', { admin: true }))
+  // A store without listRecentAudit is still a SessionStore; callers check for it.
+  const asStore: SessionStore = value<Omit<SessionStore, 'listRecentAudit'>>()
+  use(asStore, await sessions.listRecentAudit?.({ limit: 10, types: ['session.revoked', 'refresh.reuse_detected'], subject: 'alice', before: 0 }))
+  // @ts-expect-error not an audit event type
+  use(await sessions.listRecentAudit?.({ limit: 10, types: ['login'] }))
+  // @ts-expect-error the limit is required
+  use(await sessions.listRecentAudit?.({ subject: 'alice' }))
 }
 
 /** The conformance suite of hallpass/testing takes a factory of fresh stores and their cleanup. */

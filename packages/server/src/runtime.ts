@@ -118,12 +118,20 @@ export async function createDemoUserOnce(runtime: Runtime): Promise<string | und
   return created ? password : undefined
 }
 
-/** The built-in credential check: argon2id over the user table, same timing for unknown users. */
+/**
+ * The built-in credential check: argon2id over the user table. An unknown user, a wrong password
+ * and a disabled user get the same answer after the same work: the hash is verified every time (a
+ * dummy one for unknown users) and `disabled` is looked at only afterwards, so neither the answer
+ * nor its timing tells an attacker that a password they hold is right but the account is off.
+ * A disabled user's hash is not upgraded either: that write would be a difference in timing, and
+ * a change made for someone refused. `admin` is not looked at: what an admin may do is for the
+ * routes that need it to decide, with the user table, on every request.
+ */
 export function createUserTableCheck(users: UserStore): CredentialCheck {
   return async (username, password) => {
     const user = await users.getUser(username)
     const ok = await verifyPassword(user?.passwordHash, password)
-    if (!ok || user === undefined) return undefined
+    if (!ok || user === undefined || user.disabled) return undefined
     // Parameters only grow stronger: upgrade an old hash while we hold the password.
     if (needsRehash(user.passwordHash)) await users.updatePassword(user.username, await hashPassword(password), Date.now())
     return { subject: user.username }

@@ -1,7 +1,8 @@
-// `hallpass users add|passwd|remove|list` as an operator runs them: child processes on a temp
-// data dir, passwords on standard input, next to a running server on the same SQLite file.
-// A changed password takes effect at the next login; a removed user's sessions die at once,
-// and the server's revocation feed reports them.
+// `hallpass users add|passwd|set|remove|list` as an operator runs them: child processes on a
+// temp data dir, passwords on standard input, next to a running server on the same SQLite file.
+// A changed password takes effect at the next login; a removed or disabled user's sessions die
+// at once, and the server's revocation feed reports them; a disabled user is refused at login
+// with the answer a wrong password gets.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -12,7 +13,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { runCommand, type CliCommand, type CommandContext } from 'hallpass/cli'
-import { usersAddCommand, usersListCommand, usersPasswdCommand, usersRemoveCommand } from '../src/cli/users.ts'
+import { usersAddCommand, usersListCommand, usersPasswdCommand, usersRemoveCommand, usersSetCommand } from '../src/cli/users.ts'
 import { buildServer, openRuntime, resolveConfig, type Runtime } from '../src/index.ts'
 import { assertError, openSse } from './harness.ts'
 
@@ -103,6 +104,19 @@ describe('hallpass users … on the data dir of a running server', () => {
       [usersRemoveCommand, ['nobody'], '', 1, /no user "nobody"/],
       [usersRemoveCommand, [], '', 2, /USERNAME/],
       [usersListCommand, ['extra'], '', 2, /no arguments/],
+      [usersAddCommand, ['--admin=yes', 'bob'], 'some-password-1\n', 2, /--admin does not take a value/],
+      [usersSetCommand, ['alice'], '', 2, /nothing to change/],
+      [usersSetCommand, ['--admin', '--no-admin', 'alice'], '', 2, /--admin and --no-admin contradict each other/],
+      [usersSetCommand, ['--disable', '--enable', 'alice'], '', 2, /--disable and --enable contradict each other/],
+      [usersSetCommand, ['--admin', '--admin', 'alice'], '', 2, /--admin was given more than once/],
+      [usersSetCommand, ['--root', 'alice'], '', 2, /unknown option --root/],
+      [usersSetCommand, ['--disabled', 'alice'], '', 2, /unknown option --disabled/],
+      [usersSetCommand, ['--no-disable', 'alice'], '', 2, /unknown option --no-disable/],
+      [usersSetCommand, ['--admin=false', 'alice'], '', 2, /--admin does not take a value/],
+      [usersSetCommand, ['--admin'], '', 2, /USERNAME/],
+      [usersSetCommand, ['--admin', 'alice', 'carol'], '', 2, /USERNAME/],
+      [usersSetCommand, ['--admin', 'bad name'], '', 2, /USERNAME/],
+      [usersSetCommand, ['--disable', 'nobody'], '', 1, /no user "nobody"/],
     ]
     for (const [command, argv, stdin, code, message] of cases) {
       const result = await inProcess(command, argv, stdin)
@@ -114,9 +128,10 @@ describe('hallpass users … on the data dir of a running server', () => {
     assert.equal((await inProcess(usersListCommand, ['--json'], '')).stdout, before, 'nothing changed')
   })
 
-  test('list, passwd and remove in a directory with no store: an error naming it, and no file made', async () => {
+  test('list, passwd, set and remove in a directory with no store: an error naming it, and no file made', async () => {
     const elsewhere = join(dataDir, '..', 'not-the-data-dir')
-    for (const [command, argv, stdin] of [[usersListCommand, [], ''], [usersPasswdCommand, ['alice'], 'some-password-1\n'], [usersRemoveCommand, ['alice'], '']] as const) {
+    const commands = [[usersListCommand, [], ''], [usersPasswdCommand, ['alice'], 'some-password-1\n'], [usersSetCommand, ['--disable', 'alice'], ''], [usersRemoveCommand, ['alice'], '']] as const
+    for (const [command, argv, stdin] of commands) {
       let stderr = ''
       const code = await runCommand(command, [...argv], {
         stdout: () => undefined,
@@ -132,15 +147,23 @@ describe('hallpass users … on the data dir of a running server', () => {
     }
   })
 
-  test('list: names and dates, no hashes', async () => {
+  test('list: names, dates and flags, no hashes', async () => {
     const [text, json] = await Promise.all([inProcess(usersListCommand, [], ''), hallpass(['users', 'list', '--json'])])
     assert.equal(text.code, 0, text.stderr)
-    assert.deepEqual(text.stdout.trim().split('\n').map((line) => line.split('\t')[0]), ['alice', 'carol'])
+    const rows = text.stdout.trim().split('\n').map((line) => line.split('\t'))
+    assert.deepEqual(rows.map((row) => row[0]), ['alice', 'carol'])
+    for (const row of rows) {
+      assert.equal(row.length, 3, row.join('|'))
+      assert.ok(!Number.isNaN(Date.parse(row[1]!)))
+      assert.equal(row[2], '-', 'neither admin nor disabled')
+    }
     const users = JSON.parse(json.stdout) as Array<Record<string, unknown>>
     assert.deepEqual(users.map((u) => u.username), ['alice', 'carol'])
     for (const user of users) {
-      assert.deepEqual(Object.keys(user).sort(), ['createdAt', 'updatedAt', 'username'])
+      assert.deepEqual(Object.keys(user).sort(), ['admin', 'createdAt', 'disabled', 'updatedAt', 'username'])
       assert.ok(!Number.isNaN(Date.parse(user.createdAt as string)))
+      assert.equal(user.admin, false)
+      assert.equal(user.disabled, false)
     }
     assert.equal(json.stdout.includes('argon2'), false)
   })
@@ -164,6 +187,55 @@ describe('hallpass users … on the data dir of a running server', () => {
     assert.equal(await me(kept.access_token!), 200)
     assertError(await parse(await login('alice', 'interim-password-1')), 400, 'invalid_grant')
     assert.equal((await login('alice', 'second-password-2')).status, 200)
+  })
+
+  test('add --admin and set: the flags show in list; a disabled user is refused as a wrong password is, and signed out everywhere', async () => {
+    const flagsOf = async (): Promise<Record<string, string>> => {
+      const listed = await inProcess(usersListCommand, [], '')
+      return Object.fromEntries(listed.stdout.trim().split('\n').map((line) => line.split('\t')).map((row) => [row[0], row[2]]))
+    }
+    const added = await inProcess(usersAddCommand, ['--admin', 'dave'], 'dave-password-1\n')
+    assert.equal(added.code, 0, added.stderr)
+    assert.equal(added.stdout, 'added dave (admin)\n')
+    const generated = await inProcess(usersAddCommand, ['--admin', '--generate', 'erin'], undefined)
+    assert.match(generated.stdout, /^added erin \(admin\); password: \S{16,}\n$/)
+    assert.equal((await flagsOf()).dave, 'admin')
+    assert.equal((await flagsOf()).erin, 'admin')
+
+    const me = async (token: string): Promise<number> => (await fetch(`${base}/auth/me`, { headers: { authorization: `Bearer ${token}` } })).status
+    const sessions = await Promise.all([login('dave', 'dave-password-1'), login('dave', 'dave-password-1')].map(async (r) => (await r).json() as Promise<Record<string, string>>))
+    for (const session of sessions) assert.equal(await me(session.access_token!), 200)
+    const wrong = await parse(await login('dave', 'not-the-password'))
+
+    // Through the `hallpass` command, as an operator types it.
+    const disabled = await hallpass(['users', 'set', '--disable', 'dave'])
+    assert.equal(disabled.code, 0, disabled.stderr)
+    assert.equal(disabled.stdout, 'updated dave: disabled=true; revoked 2 session(s)\n')
+    assert.equal((await flagsOf()).dave, 'admin,disabled')
+    for (const session of sessions) {
+      assert.equal(await me(session.access_token!), 401)
+      assertError(await parse(await fetch(`${base}/auth/refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: session.refresh_token }) })), 400, 'invalid_grant')
+    }
+    // The right password gets exactly the answer a wrong one gets: nothing says "disabled".
+    const refused = await parse(await login('dave', 'dave-password-1'))
+    assert.equal(refused.status, wrong.status)
+    assert.deepEqual(refused.body, wrong.body)
+    assertError(refused, 400, 'invalid_grant')
+
+    const taken = await inProcess(usersSetCommand, ['--no-admin', 'dave'], '')
+    assert.equal(taken.code, 0, taken.stderr)
+    assert.equal(taken.stdout, 'updated dave: admin=false\n')
+    assert.equal((await flagsOf()).dave, 'disabled')
+    const enabled = await inProcess(usersSetCommand, ['--enable', '--admin', 'dave'], '')
+    assert.equal(enabled.code, 0, enabled.stderr)
+    assert.equal(enabled.stdout, 'updated dave: admin=true disabled=false\n')
+    assert.equal((await flagsOf()).dave, 'admin')
+    assert.equal((await login('dave', 'dave-password-1')).status, 200)
+    // Disabling a user with no session revokes none; the JSON listing says the same.
+    assert.equal((await inProcess(usersSetCommand, ['--disable', 'ERIN'], '')).stdout, 'updated erin: disabled=true; revoked 0 session(s)\n')
+    const json = JSON.parse((await inProcess(usersListCommand, ['--json'], '')).stdout) as Array<Record<string, unknown>>
+    assert.deepEqual(json.filter((u) => u.username === 'erin').map((u) => [u.admin, u.disabled]), [[true, true]])
+    assert.deepEqual(json.filter((u) => u.username === 'dave').map((u) => [u.admin, u.disabled]), [[true, false]])
   })
 
   test('remove: the user is gone and every session of theirs is revoked, on the feed too', async () => {
@@ -191,7 +263,7 @@ describe('hallpass users … on the data dir of a running server', () => {
     }
     assertError(await parse(await login('alice', 'second-password-2')), 400, 'invalid_grant')
     const list = await inProcess(usersListCommand, [], '')
-    assert.deepEqual(list.stdout.trim().split('\n').map((line) => line.split('\t')[0]), ['carol'])
+    assert.deepEqual(list.stdout.trim().split('\n').map((line) => line.split('\t')[0]), ['carol', 'dave', 'erin'])
   })
 })
 

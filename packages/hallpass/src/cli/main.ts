@@ -25,7 +25,7 @@ async function serverCommands(): Promise<readonly CliCommand[]> {
     return commands
   } catch (error) {
     if ((error as { code?: unknown }).code !== 'ERR_MODULE_NOT_FOUND') throw error
-    return ['serve', 'users add', 'users passwd', 'users remove', 'users list'].map((name) => ({
+    return ['serve', 'users add', 'users passwd', 'users set', 'users remove', 'users list'].map((name) => ({
       name,
       summary: '(in @hallpass/server: npm install @hallpass/server)',
       usage: '…',

@@ -5,7 +5,7 @@
  * is one atomic step, so a store on SQLite, PostgreSQL or Redis gives the same guarantees under
  * concurrent callers in several processes. Conformance: `hallpass/testing`.
  */
-import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from './types.ts'
+import type { AuditEvent, AuditEventType, DeviceInfo, RevocationEntry, SessionRecord } from './types.ts'
 
 export interface RotateRefreshInput {
   readonly id: string
@@ -88,6 +88,24 @@ export interface SessionStore {
   appendAudit(event: AuditEvent): Promise<void>
   /** The subject's audit trail, newest first. */
   listAudit(subject: string, limit: number): Promise<AuditEvent[]>
+  /**
+   * Optional (a store written before it still compiles; callers check that it is there): the
+   * newest audit events of all subjects, for an admin console. Newest first, at most `limit`
+   * (1-1000); only events of one of `types` (an empty list matches none), of `subject` (compared
+   * exactly, as `listAudit` does), and with `at < before`. Newest first is the order the events
+   * were written, which is `at` order as long as the writers' clocks agree (no store indexes
+   * `at`: docs/design.md says why). To page, pass the `at` of the last event of a page as the next
+   * `before`; events of that same millisecond that did not fit on the page are then skipped.
+   *
+   * What is kept is bounded: the SQL stores keep what `purgeExpired` leaves (the newest
+   * `maxAuditEventsPerSubject` of each subject); Redis keeps the newest 10,000 events of all
+   * subjects, and with `subject` reads that subject's own trail (its newest 1,000).
+   *
+   * Throws `ERR_SESSION_INPUT_INVALID` for a limit outside 1-1000, a type that is not an
+   * `AuditEventType`, a subject that is not a string, a `before` that is not an integer, or an
+   * option it does not know.
+   */
+  listRecentAudit?(options: { limit: number; types?: readonly AuditEventType[]; subject?: string; before?: number }): Promise<AuditEvent[]>
   /**
    * Feed entries after `cursor` (from the start of the feed when undefined), oldest first, at
    * most `limit`, leaving out those whose `exp` is before `minExp` (epoch seconds) when given.

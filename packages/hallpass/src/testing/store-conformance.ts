@@ -8,13 +8,13 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { describe, it } from 'node:test'
+import { describe, it, type TestContext } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import { isHallpassError } from '../errors.ts'
 import { compareFeedCursors, formatFeedCursor, parseFeedCursor } from '../session/feed-cursor.ts'
 import { FEED_EXP_MARGIN_SECONDS } from '../session/feed-reader.ts'
 import type { RevocationListener, RotateRefreshInput, SessionStore } from '../session/store.ts'
-import type { AuditEvent, DeviceInfo, RevocationEntry, SessionRecord } from '../session/types.ts'
+import type { AuditEvent, AuditEventType, DeviceInfo, RevocationEntry, SessionRecord } from '../session/types.ts'
 
 /** A fresh, empty store for one case, and how to dispose of it. */
 export interface StoreUnderTest {
@@ -195,7 +195,7 @@ function hostileClaims(): Record<string, unknown> {
   })
 }
 
-type StoreCase = (title: string, body: (store: SessionStore) => Promise<void>) => void
+type StoreCase = (title: string, body: (store: SessionStore, t: TestContext) => Promise<void>) => void
 
 /**
  * Registers the store conformance suite with `node:test`. `makeStore` is called once per case
@@ -216,10 +216,10 @@ export function describeStoreConformance(
 ): void {
   const skip = options.skip ?? false
   const storeCase: StoreCase = (title, body) => {
-    void it(title, async () => {
+    void it(title, async (t) => {
       const made = await makeStore()
       try {
-        await body(made.store)
+        await body(made.store, t)
       } finally {
         await made.cleanup()
       }
@@ -231,6 +231,7 @@ export function describeStoreConformance(
     void describe('revocation', () => describeRevocation(storeCase))
     void describe('listSessions', () => describeListing(storeCase))
     void describe('audit trail', () => describeAudit(storeCase))
+    void describe('listRecentAudit (optional)', () => describeRecentAudit(storeCase))
     void describe('revocation feed', () => describeFeed(storeCase))
     void describe('keyring', () => describeKeyring(storeCase))
     void describe('purgeExpired', () => describePurge(storeCase))
@@ -659,6 +660,214 @@ function describeAudit(storeCase: StoreCase): void {
     assert.deepEqual(listed, [bare, full])
     assert.deepEqual(Object.keys(listed[0]!).sort(), Object.keys(bare).sort())
     assert.deepEqual(await store.listAudit('a', 10), [])
+  })
+}
+
+type RecentAudit = NonNullable<SessionStore['listRecentAudit']>
+
+/** The store's listRecentAudit, or undefined after marking the case skipped (the method is optional). */
+function recentAuditOf(store: SessionStore, t: TestContext): RecentAudit | undefined {
+  if (typeof store.listRecentAudit === 'function') return store.listRecentAudit.bind(store)
+  t.skip('this store does not implement the optional listRecentAudit')
+  return undefined
+}
+
+/** Options listRecentAudit must refuse: wrong types, out-of-range limits, unknown types, typos. */
+const REFUSED_RECENT_AUDIT_OPTIONS: readonly unknown[] = [
+  undefined,
+  null,
+  'limit=10',
+  10,
+  [],
+  {},
+  { limit: 0 },
+  { limit: -1 },
+  { limit: 1001 },
+  { limit: 1.5 },
+  { limit: Number.NaN },
+  { limit: Number.POSITIVE_INFINITY },
+  { limit: 2 ** 53 },
+  { limit: '10' },
+  { limit: 10n },
+  { limit: null },
+  { limit: 10, types: 'session.created' },
+  { limit: 10, types: ['session.created', 'nope'] },
+  { limit: 10, types: ['SESSION.CREATED'] },
+  { limit: 10, types: ['session.'] },
+  { limit: 10, types: ['__proto__'] },
+  { limit: 10, types: ['toString'] },
+  { limit: 10, types: [null] },
+  { limit: 10, types: [['session.created']] },
+  { limit: 10, types: { 0: 'session.created', length: 1 } },
+  { limit: 10, types: null },
+  { limit: 10, subject: 42 },
+  { limit: 10, subject: null },
+  { limit: 10, subject: ['ann'] },
+  { limit: 10, subject: { toString: () => 'ann' } },
+  { limit: 10, before: '2030-01-01T00:00:00Z' },
+  { limit: 10, before: 1.5 },
+  { limit: 10, before: Number.NaN },
+  { limit: 10, before: Number.POSITIVE_INFINITY },
+  { limit: 10, before: 2 ** 53 },
+  { limit: 10, before: null },
+  { limit: 10, before: 1n },
+  { limit: 10, extra: true },
+  { limit: 10, type: 'session.created' },
+  { limit: 10, cursor: 'x' },
+  // JSON.parse makes "__proto__" an own member, as it arrives in a request.
+  JSON.parse('{"limit":10,"__proto__":{"subject":"ann"}}'),
+]
+
+function describeRecentAudit(storeCase: StoreCase): void {
+  const event = (type: AuditEventType, at: number, subject: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({
+    type,
+    at,
+    sessionId: `s-${subject.length}-${at}`,
+    subject,
+    ...extra,
+  })
+
+  storeCase('every subject\'s events, newest first, at most limit; ties in the order written; an empty store lists none', async (store, t) => {
+    const recent = recentAuditOf(store, t)
+    if (recent === undefined) return
+    assert.deepEqual(await recent({ limit: 10 }), [])
+    const written: AuditEvent[] = []
+    const subjects = ['ann', 'bob', 'ann%', 'ANN']
+    for (let i = 0; i < 24; i++) written.push(event(i % 3 === 0 ? 'session.created' : 'refresh.rotated', FIXTURE_NOW + i * SECOND, subjects[i % 4]!, { generation: i }))
+    // Three events in one millisecond, of three subjects: listed in reverse of the order written.
+    for (const subject of ['tie-a', 'tie-b', 'tie-c']) written.push(event('session.revoked', FIXTURE_NOW + HOUR, subject, { reason: 'logout' }))
+    for (const e of written) await store.appendAudit(e)
+    const newestFirst = [...written].reverse()
+    assert.deepEqual(await recent({ limit: 1000 }), newestFirst)
+    assert.deepEqual(await recent({ limit: 1 }), newestFirst.slice(0, 1))
+    assert.deepEqual(await recent({ limit: 7 }), newestFirst.slice(0, 7))
+    assert.deepEqual(await recent({ limit: written.length }), newestFirst)
+    // Optional members left out stay out; what the store lists is a copy.
+    const [first] = await recent({ limit: 1 })
+    assert.deepEqual(Object.keys(first!).sort(), ['at', 'reason', 'sessionId', 'subject', 'type'])
+  })
+
+  storeCase('the events of creation, rotation and both revocations are listed, as each subject\'s trail has them', async (store, t) => {
+    const recent = recentAuditOf(store, t)
+    if (recent === undefined) return
+    const alice = await seed(store, { subject: 'alice', createdAt: FIXTURE_NOW })
+    const bob1 = await seed(store, { subject: 'bob', createdAt: FIXTURE_NOW + 1 })
+    const bob2 = await seed(store, { subject: 'bob', createdAt: FIXTURE_NOW + 2 })
+    const input = rotation(alice, { now: FIXTURE_NOW + MINUTE })
+    assert.equal((await store.rotateRefreshToken(input)).rotated, true)
+    // A refused rotation writes nothing here either.
+    assert.equal((await store.rotateRefreshToken(input)).rotated, false)
+    const revoke = revocation(alice, FIXTURE_NOW + 2 * MINUTE)
+    assert.equal((await store.revokeSession(revoke)).revoked, true)
+    const now = FIXTURE_NOW + 3 * MINUTE
+    assert.equal((await store.revokeSubjectSessions({ subject: 'bob', exceptId: undefined, now, reason: 'logout_all', feedExp: 2_000_000_000 })).length, 2)
+    await store.appendAudit(event('refresh.reuse_detected', FIXTURE_NOW + 4 * MINUTE, 'alice', { sessionId: alice.id, classification: 'older_generation' }))
+
+    const listed = await recent({ limit: 100 })
+    const revokedBob = [bob1, bob2].map((s): AuditEvent => ({ type: 'session.revoked', at: now, sessionId: s.id, subject: 'bob', reason: 'logout_all' }))
+    // The two events of one revokeSubjectSessions share a time: their order between them is the store's.
+    const bySession = (a: AuditEvent, b: AuditEvent): number => (a.sessionId < b.sessionId ? -1 : a.sessionId > b.sessionId ? 1 : 0)
+    assert.deepEqual(listed.slice(1, 3).sort(bySession), [...revokedBob].sort(bySession))
+    assert.deepEqual([listed[0], ...listed.slice(3)], [
+      { type: 'refresh.reuse_detected', at: FIXTURE_NOW + 4 * MINUTE, sessionId: alice.id, subject: 'alice', classification: 'older_generation' },
+      revoke.audit,
+      rotationAudit(alice, input),
+      createdAudit(bob2),
+      createdAudit(bob1),
+      createdAudit(alice),
+    ])
+    for (const subject of ['alice', 'bob']) assert.deepEqual(await recent({ limit: 100, subject }), await store.listAudit(subject, 100), subject)
+  })
+
+  storeCase('filters: any of the types, exactly the subject, strictly before; combined; the limit counts what passes', async (store, t) => {
+    const recent = recentAuditOf(store, t)
+    if (recent === undefined) return
+    const types: AuditEventType[] = ['session.created', 'refresh.rotated', 'refresh.replayed', 'refresh.reuse_detected', 'session.revoked', 'session.expired']
+    const subjects = ['ann', 'ann%', 'ANN', 'an', 'ann ', '_nn']
+    const written: AuditEvent[] = []
+    // Each subject gets two of the types, so a type filter leaves out some of a subject's events.
+    for (let i = 0; i < 60; i++) written.push(event(types[i % types.length]!, FIXTURE_NOW + i * SECOND, subjects[Math.floor(i / 2) % subjects.length]!))
+    for (const e of written) await store.appendAudit(e)
+    const newestFirst = [...written].reverse()
+    const expect = (keep: (e: AuditEvent) => boolean, limit = 1000): AuditEvent[] => newestFirst.filter(keep).slice(0, limit)
+
+    assert.deepEqual(await recent({ limit: 1000, types: ['session.revoked'] }), expect((e) => e.type === 'session.revoked'))
+    const pair: AuditEventType[] = ['refresh.reuse_detected', 'session.created']
+    assert.deepEqual(await recent({ limit: 1000, types: pair }), expect((e) => pair.includes(e.type)))
+    assert.deepEqual(await recent({ limit: 1000, types: ['session.expired', 'session.expired'] }), expect((e) => e.type === 'session.expired'))
+    assert.deepEqual(await recent({ limit: 1000, types }), newestFirst)
+    assert.deepEqual(await recent({ limit: 1000, types: [] }), [], 'an empty list of types matches nothing')
+    // Subjects match exactly: no case folding, no pattern, no prefix, no trimming.
+    for (const subject of subjects) assert.deepEqual(await recent({ limit: 1000, subject }), expect((e) => e.subject === subject), subject)
+    for (const subject of ['Ann', 'a', 'ann%%', '', 'nobody']) assert.deepEqual(await recent({ limit: 1000, subject }), [], subject)
+    // Strictly before: the event at exactly `before` is left out.
+    const before = written[30]!.at
+    assert.deepEqual(await recent({ limit: 1000, before }), expect((e) => e.at < before))
+    assert.equal((await recent({ limit: 1000, before })).length, 30)
+    assert.deepEqual(await recent({ limit: 1000, before: FIXTURE_NOW }), [])
+    assert.deepEqual(await recent({ limit: 1000, before: FIXTURE_NOW + 1 }), [written[0]])
+    assert.deepEqual(await recent({ limit: 1000, before: Number.MAX_SAFE_INTEGER }), newestFirst)
+    assert.deepEqual(await recent({ limit: 1000, before: Number.MIN_SAFE_INTEGER }), [])
+    // All three at once, and a limit that cuts the filtered list (not the list before filtering).
+    const combined = (e: AuditEvent): boolean => pair.includes(e.type) && e.subject === 'ann' && e.at < before
+    assert.ok(expect(combined).length >= 2, 'the fixture has enough matches to cut')
+    assert.ok(expect((e) => e.subject === 'ann' && e.at < before).length > expect(combined).length, 'and the types leave some of them out')
+    assert.deepEqual(await recent({ limit: 1000, types: pair, subject: 'ann', before }), expect(combined))
+    assert.deepEqual(await recent({ limit: 1, types: pair, subject: 'ann', before }), expect(combined, 1))
+    assert.deepEqual(await recent({ limit: 3, types: ['session.revoked'] }), expect((e) => e.type === 'session.revoked', 3))
+  })
+
+  storeCase('paging by before visits every event once, with and without filters', async (store, t) => {
+    const recent = recentAuditOf(store, t)
+    if (recent === undefined) return
+    const written = Array.from({ length: 45 }, (_, i) => event(i % 4 === 0 ? 'session.revoked' : 'refresh.rotated', FIXTURE_NOW + i * 7, `user-${i % 5}`))
+    for (const e of written) await store.appendAudit(e)
+    for (const filters of [{}, { types: ['session.revoked'] as AuditEventType[] }, { subject: 'user-2' }]) {
+      const seen: AuditEvent[] = []
+      let before: number | undefined
+      for (let pages = 0; pages < 50; pages++) {
+        const page = await recent({ limit: 4, ...filters, ...(before === undefined ? {} : { before }) })
+        seen.push(...page)
+        if (page.length < 4) break
+        before = page[page.length - 1]!.at
+      }
+      const all = await recent({ limit: 1000, ...filters })
+      assert.deepEqual(seen, all, JSON.stringify(filters))
+      assert.ok(all.length > 4, JSON.stringify(filters))
+    }
+  })
+
+  storeCase('hostile subjects and members round-trip and match only themselves', async (store, t) => {
+    const recent = recentAuditOf(store, t)
+    if (recent === undefined) return
+    const written = HOSTILE_STRINGS.map((subject, i) =>
+      event('refresh.reuse_detected', FIXTURE_NOW + i, subject, { sessionId: `sid-${subject.slice(0, 50)}`, reason: subject, device: { userAgent: subject }, classification: 'concurrent', generation: 2 ** 33 }),
+    )
+    for (const e of written) await store.appendAudit(e)
+    assert.deepEqual(await recent({ limit: 1000 }), [...written].reverse())
+    for (const e of written) assert.deepEqual(await recent({ limit: 10, subject: e.subject }), [e], JSON.stringify(e.subject.slice(0, 30)))
+  })
+
+  storeCase('bad options are refused with ERR_SESSION_INPUT_INVALID, and change nothing', async (store, t) => {
+    const recent = recentAuditOf(store, t)
+    if (recent === undefined) return
+    const e = event('session.created', FIXTURE_NOW, 'ann')
+    await store.appendAudit(e)
+    for (const options of REFUSED_RECENT_AUDIT_OPTIONS) {
+      let what: string
+      try {
+        what = JSON.stringify(options, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(options)
+      } catch {
+        what = String(options)
+      }
+      await assert.rejects(recent(options as Parameters<RecentAudit>[0]), (error: unknown) => {
+        assert.ok(isHallpassError(error), `${what}: expected a HallpassError, got ${String(error)}`)
+        assert.equal(error.code, 'ERR_SESSION_INPUT_INVALID', what)
+        return true
+      })
+    }
+    assert.deepEqual(await recent({ limit: 10 }), [e])
+    assert.deepEqual(await store.listAudit('ann', 10), [e])
   })
 }
 

@@ -6,12 +6,16 @@
  * gets a fresh, empty store from your factory, cleans it up afterwards, and depends on no other
  * case. Password hashes here are well-formed PHC strings with random salts, not real argon2
  * output: a store keeps the text, it never checks a password.
+ *
+ * A store that existed before the `admin` and `disabled` flags must also read the records it
+ * stored then as `false`/`false`: that depends on how the store versions its schema, so each
+ * store's own tests prove it (`packages/hallpass/test/stores/users-*.test.ts` here).
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { isHallpassError } from '../errors.ts'
-import type { UserRecord, UserStore, UserSummary } from '../users/user-store.ts'
+import type { NewUserRecord, UserChanges, UserRecord, UserStore, UserSummary } from '../users/user-store.ts'
 import { normalizeUsername } from '../users/usernames.ts'
 
 /** A fresh, empty user store for one case, and how to dispose of it. */
@@ -36,7 +40,7 @@ function phcHash(): string {
 
 /**
  * Builds a `UserRecord` for user store tests: username `alice`, a random PHC-shaped argon2id
- * hash, created and updated at 2030-01-01T00:00:00Z. Overrides win.
+ * hash, created and updated at 2030-01-01T00:00:00Z, neither admin nor disabled. Overrides win.
  *
  * @example
  * import { userRecordFixture } from 'hallpass/testing'
@@ -44,7 +48,8 @@ function phcHash(): string {
  * assert.equal(await users.createUser(alice), true)
  */
 export function userRecordFixture(overrides: Partial<UserRecord> = {}): UserRecord {
-  return { username: 'alice', passwordHash: phcHash(), createdAt: USER_FIXTURE_NOW, updatedAt: USER_FIXTURE_NOW, ...overrides }
+  const defaults: UserRecord = { username: 'alice', passwordHash: phcHash(), createdAt: USER_FIXTURE_NOW, updatedAt: USER_FIXTURE_NOW, admin: false, disabled: false }
+  return { ...defaults, ...overrides }
 }
 
 /** UTF-8 byte order, which is code point order: the order `listUsers` promises. */
@@ -53,8 +58,11 @@ function byCodePoint(a: string, b: string): number {
 }
 
 function summary(user: UserRecord): UserSummary {
-  return { username: user.username, createdAt: user.createdAt, updatedAt: user.updatedAt }
+  return { username: user.username, createdAt: user.createdAt, updatedAt: user.updatedAt, admin: user.admin, disabled: user.disabled }
 }
+
+const RECORD_KEYS = ['admin', 'createdAt', 'disabled', 'passwordHash', 'updatedAt', 'username']
+const SUMMARY_KEYS = ['admin', 'createdAt', 'disabled', 'updatedAt', 'username']
 
 async function rejectsWithCode(promise: Promise<unknown>, code: string, what: string): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {
@@ -175,6 +183,33 @@ const REFUSED_HASHES: readonly unknown[] = ['', 'has space', 'tab\there', 'nul\u
 
 const REFUSED_TIMES: readonly unknown[] = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 1.5, 2 ** 53, -(2 ** 53), '1', null, undefined, 1n]
 
+/**
+ * Flag values that are not booleans: what a form, a query string or a careless JSON body sends.
+ * (A Boolean object is truthy even when it wraps false.)
+ */
+const REFUSED_FLAGS: readonly unknown[] = ['true', 'false', '', '1', '0', 'yes', 1, 0, -1, Number.NaN, 1n, null, {}, [], [true], Object(false), () => true]
+
+/** `updateUser` changes that are not `{ admin?, disabled? }` of booleans. */
+const REFUSED_CHANGES: readonly unknown[] = [
+  null,
+  undefined,
+  true,
+  'admin',
+  42,
+  [],
+  [true],
+  { isAdmin: true },
+  { admin: true, extra: 1 },
+  { Admin: true },
+  { disabled: false, enabled: true },
+  { passwordHash: '$argon2id$x' },
+  { username: 'bob' },
+  // JSON.parse makes "__proto__" an own member, as it arrives in a request body.
+  JSON.parse('{"__proto__":{"admin":true}}'),
+  JSON.parse('{"admin":true,"__proto__":{}}'),
+  ...REFUSED_FLAGS.flatMap((flag) => [{ admin: flag }, { disabled: flag }, { admin: true, disabled: flag }]),
+]
+
 type UserStoreCase = (title: string, body: (store: UserStore) => Promise<void>) => void
 
 /**
@@ -210,6 +245,7 @@ export function describeUserStoreConformance(
     void describe('usernames', () => describeUsernames(storeCase))
     void describe('input checks', () => describeInputChecks(storeCase))
     void describe('updatePassword and deleteUser', () => describeChanges(storeCase))
+    void describe('flags: admin and disabled', () => describeFlags(storeCase))
     void describe('listUsers and countUsers', () => describeListing(storeCase))
     void describe('concurrency', () => describeConcurrency(storeCase))
   })
@@ -221,7 +257,7 @@ function describeRecords(storeCase: UserStoreCase): void {
     assert.equal(await store.createUser(alice), true)
     const stored = await store.getUser('alice')
     assert.deepEqual(stored, alice)
-    assert.deepEqual(Object.keys(stored).sort(), ['createdAt', 'passwordHash', 'updatedAt', 'username'])
+    assert.deepEqual(Object.keys(stored).sort(), RECORD_KEYS)
     assert.notEqual(stored, alice)
     // What the caller does with a returned record is not what the store holds.
     ;(stored as { passwordHash: string }).passwordHash = phcHash()
@@ -300,12 +336,21 @@ function describeUsernames(storeCase: UserStoreCase): void {
       const what = JSON.stringify(name.slice(0, 40))
       assert.equal(await store.getUser(name), undefined, `getUser(${what})`)
       assert.equal(await store.updatePassword(name, phcHash(), USER_FIXTURE_NOW), false, `updatePassword(${what})`)
+      assert.equal(await store.updateUser(name, { admin: true }, USER_FIXTURE_NOW), false, `updateUser(${what})`)
       assert.equal(await store.deleteUser(name), false, `deleteUser(${what})`)
     }
     const expected = users.map(summary).sort((a, b) => byCodePoint(a.username, b.username))
     assert.deepEqual(await store.listUsers(), expected)
     assert.equal(await store.countUsers(), users.length)
+    assert.equal(await store.countAdmins(), 0, 'no near miss made anyone an admin')
     for (const user of users) assert.deepEqual(await store.getUser(user.username), user)
+    // Each odd name's flags are its own.
+    const flagsOf = (i: number): { admin: boolean; disabled: boolean } => ({ admin: i % 2 === 0, disabled: i % 3 === 0 })
+    for (const [i, user] of users.entries()) assert.equal(await store.updateUser(user.username, flagsOf(i), USER_FIXTURE_NOW + i), true)
+    for (const [i, user] of users.entries()) {
+      assert.deepEqual(await store.getUser(user.username), { ...user, ...flagsOf(i), updatedAt: USER_FIXTURE_NOW + i })
+    }
+    assert.equal(await store.countAdmins(), users.filter((_, i) => flagsOf(i).admin && !flagsOf(i).disabled).length)
   })
 
   storeCase('usernames that are not normalised are refused with ERR_SESSION_INPUT_INVALID, and nothing is written', async (store) => {
@@ -320,6 +365,7 @@ function describeUsernames(storeCase: UserStoreCase): void {
       if (typeof username !== 'string') continue
       assert.equal(await store.getUser(username), undefined)
       assert.equal(await store.updatePassword(username, phcHash(), USER_FIXTURE_NOW), false)
+      assert.equal(await store.updateUser(username, { admin: true }, USER_FIXTURE_NOW), false)
       assert.equal(await store.deleteUser(username), false)
     }
     // The normalised forms are one account: the first registration takes them all.
@@ -333,9 +379,11 @@ function describeUsernames(storeCase: UserStoreCase): void {
     for (const username of [42, null, undefined, {}, ['alice']] as unknown as string[]) {
       await rejectsWithCode(store.getUser(username), 'ERR_SESSION_INPUT_INVALID', `getUser(${String(username)})`)
       await rejectsWithCode(store.updatePassword(username, phcHash(), USER_FIXTURE_NOW), 'ERR_SESSION_INPUT_INVALID', 'updatePassword')
+      await rejectsWithCode(store.updateUser(username, { admin: true }, USER_FIXTURE_NOW), 'ERR_SESSION_INPUT_INVALID', 'updateUser')
       await rejectsWithCode(store.deleteUser(username), 'ERR_SESSION_INPUT_INVALID', 'deleteUser')
     }
     assert.equal(await store.countUsers(), 1)
+    assert.equal(await store.countAdmins(), 0)
   })
 }
 
@@ -397,6 +445,7 @@ function describeChanges(storeCase: UserStoreCase): void {
     assert.equal(await store.getUser('alice'), undefined)
     assert.equal(await store.deleteUser('alice'), false)
     assert.equal(await store.updatePassword('alice', phcHash(), USER_FIXTURE_NOW + 1), false)
+    assert.equal(await store.updateUser('alice', { admin: true }, USER_FIXTURE_NOW + 1), false)
     assert.equal(await store.getUser('alice'), undefined)
     assert.deepEqual(await store.listUsers(), [summary(bob)])
     assert.equal(await store.countUsers(), 1)
@@ -407,6 +456,153 @@ function describeChanges(storeCase: UserStoreCase): void {
     assert.deepEqual(await store.getUser('alice'), again)
     assert.deepEqual(await store.listUsers(), [summary(again), summary(bob)])
     assert.equal(await store.countUsers(), 2)
+  })
+}
+
+function describeFlags(storeCase: UserStoreCase): void {
+  storeCase('createUser keeps both flags exactly, in every combination; getUser, listUsers and countAdmins agree', async (store) => {
+    const users = [
+      userRecordFixture({ username: 'plain' }),
+      userRecordFixture({ username: 'root', admin: true }),
+      userRecordFixture({ username: 'gone', disabled: true }),
+      userRecordFixture({ username: 'fallen', admin: true, disabled: true }),
+    ]
+    for (const user of users) assert.equal(await store.createUser(user), true)
+    for (const user of users) {
+      const stored = await store.getUser(user.username)
+      assert.deepEqual(stored, user)
+      assert.equal(typeof stored?.admin, 'boolean')
+      assert.equal(typeof stored?.disabled, 'boolean')
+    }
+    assert.deepEqual(await store.listUsers(), users.map(summary).sort((a, b) => byCodePoint(a.username, b.username)))
+    // Only an admin who is not disabled can use the role.
+    assert.equal(await store.countAdmins(), 1)
+    assert.equal(await store.countUsers(), 4)
+  })
+
+  storeCase('a record without the flags (a caller from before them) creates an ordinary, enabled user; both flags are always read back', async (store) => {
+    const now = USER_FIXTURE_NOW
+    const old: NewUserRecord = { username: 'alice', passwordHash: phcHash(), createdAt: now, updatedAt: now }
+    assert.equal(await store.createUser(old), true)
+    const explicit: NewUserRecord = { username: 'bob', passwordHash: phcHash(), createdAt: now, updatedAt: now, admin: undefined, disabled: undefined }
+    assert.equal(await store.createUser(explicit), true)
+    const stored = await store.getUser('alice')
+    assert.deepEqual(stored, { ...old, admin: false, disabled: false })
+    assert.deepEqual(Object.keys(stored).sort(), RECORD_KEYS)
+    assert.deepEqual(await store.getUser('bob'), { username: 'bob', passwordHash: explicit.passwordHash, createdAt: now, updatedAt: now, admin: false, disabled: false })
+    for (const entry of await store.listUsers()) assert.deepEqual(Object.keys(entry).sort(), SUMMARY_KEYS)
+    assert.equal(await store.countAdmins(), 0)
+  })
+
+  storeCase('createUser refuses flags that are not booleans with ERR_SESSION_INPUT_INVALID, and writes nothing', async (store) => {
+    for (const flag of REFUSED_FLAGS) {
+      const what = typeof flag === 'string' ? JSON.stringify(flag) : typeof flag === 'bigint' ? `${flag}n` : String(flag)
+      await rejectsWithCode(store.createUser(userRecordFixture({ admin: flag as boolean })), 'ERR_SESSION_INPUT_INVALID', `admin ${what}`)
+      await rejectsWithCode(store.createUser(userRecordFixture({ disabled: flag as boolean })), 'ERR_SESSION_INPUT_INVALID', `disabled ${what}`)
+    }
+    assert.equal(await store.countUsers(), 0)
+    assert.equal(await store.countAdmins(), 0)
+    assert.equal(await store.getUser('alice'), undefined)
+  })
+
+  storeCase('updateUser sets only the flags given and updatedAt; the hash, createdAt and other users are untouched', async (store) => {
+    const alice = userRecordFixture()
+    const bob = userRecordFixture({ username: 'bob', admin: true })
+    await store.createUser(alice)
+    await store.createUser(bob)
+    const t = USER_FIXTURE_NOW
+    assert.equal(await store.updateUser('alice', { admin: true }, t + 1), true)
+    assert.deepEqual(await store.getUser('alice'), { ...alice, admin: true, updatedAt: t + 1 })
+    assert.equal(await store.countAdmins(), 2)
+    assert.equal(await store.updateUser('alice', { disabled: true }, t + 2), true)
+    assert.deepEqual(await store.getUser('alice'), { ...alice, admin: true, disabled: true, updatedAt: t + 2 })
+    assert.equal(await store.countAdmins(), 1)
+    assert.equal(await store.updateUser('alice', { admin: false, disabled: false }, t + 3), true)
+    assert.deepEqual(await store.getUser('alice'), { ...alice, updatedAt: t + 3 })
+    // Setting a flag to the value it has, or no flag at all, still counts as an update.
+    assert.equal(await store.updateUser('alice', { admin: false }, t + 4), true)
+    assert.equal(await store.updateUser('alice', {}, t + 5), true)
+    assert.deepEqual(await store.getUser('alice'), { ...alice, updatedAt: t + 5 })
+    // The caller's clock decides, even when it goes backwards.
+    assert.equal(await store.updateUser('alice', { disabled: true }, t - 1), true)
+    assert.deepEqual(await store.getUser('alice'), { ...alice, disabled: true, updatedAt: t - 1 })
+    assert.deepEqual(await store.getUser('bob'), bob)
+    // A password change keeps the flags.
+    const newHash = phcHash()
+    assert.equal(await store.updatePassword('alice', newHash, t + 6), true)
+    assert.deepEqual(await store.getUser('alice'), { ...alice, passwordHash: newHash, disabled: true, updatedAt: t + 6 })
+    assert.deepEqual(await store.listUsers(), [summary({ ...alice, disabled: true, updatedAt: t + 6 }), summary(bob)])
+  })
+
+  storeCase('updateUser of an unknown user is false and creates nothing', async (store) => {
+    await store.createUser(userRecordFixture({ username: 'bob' }))
+    assert.equal(await store.updateUser('alice', { admin: true }, USER_FIXTURE_NOW), false)
+    assert.equal(await store.updateUser('alice', {}, USER_FIXTURE_NOW), false)
+    assert.equal(await store.getUser('alice'), undefined)
+    assert.equal(await store.countUsers(), 1)
+    assert.equal(await store.countAdmins(), 0)
+    assert.deepEqual((await store.listUsers()).map((u) => u.username), ['bob'])
+  })
+
+  storeCase('updateUser refuses changes that are not { admin?, disabled? } of booleans, or a bad time, with ERR_SESSION_INPUT_INVALID; nothing is written', async (store) => {
+    const alice = userRecordFixture()
+    await store.createUser(alice)
+    for (const changes of REFUSED_CHANGES) {
+      let what: string
+      try {
+        what = JSON.stringify(changes, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : typeof v === 'function' ? 'fn' : v)) ?? String(changes)
+      } catch {
+        what = String(changes)
+      }
+      await rejectsWithCode(store.updateUser('alice', changes as UserChanges, USER_FIXTURE_NOW + 1), 'ERR_SESSION_INPUT_INVALID', `updateUser(alice, ${what})`)
+      // The same for a user that does not exist: the input is checked before the lookup.
+      await rejectsWithCode(store.updateUser('nobody', changes as UserChanges, USER_FIXTURE_NOW + 1), 'ERR_SESSION_INPUT_INVALID', `updateUser(nobody, ${what})`)
+    }
+    for (const time of REFUSED_TIMES) {
+      await rejectsWithCode(store.updateUser('alice', { admin: true }, time as number), 'ERR_SESSION_INPUT_INVALID', `now ${String(time)}`)
+    }
+    assert.deepEqual(await store.getUser('alice'), alice)
+    assert.equal(await store.countAdmins(), 0)
+    assert.equal(await store.getUser('nobody'), undefined)
+  })
+
+  storeCase('countAdmins follows creations, role changes, disabling and deletions', async (store) => {
+    assert.equal(await store.countAdmins(), 0)
+    await store.createUser(userRecordFixture({ username: 'ann', admin: true }))
+    await store.createUser(userRecordFixture({ username: 'ben' }))
+    await store.createUser(userRecordFixture({ username: 'cat', admin: true }))
+    assert.equal(await store.countAdmins(), 2)
+    await store.updateUser('ben', { admin: true, disabled: true }, USER_FIXTURE_NOW + 1)
+    assert.equal(await store.countAdmins(), 2)
+    await store.updateUser('ann', { disabled: true }, USER_FIXTURE_NOW + 2)
+    assert.equal(await store.countAdmins(), 1)
+    await store.updateUser('ben', { disabled: false }, USER_FIXTURE_NOW + 3)
+    assert.equal(await store.countAdmins(), 2)
+    await store.deleteUser('cat')
+    assert.equal(await store.countAdmins(), 1)
+    await store.updateUser('ben', { admin: false }, USER_FIXTURE_NOW + 4)
+    assert.equal(await store.countAdmins(), 0)
+    assert.equal(await store.countUsers(), 2)
+  })
+
+  storeCase('concurrent updateUser of different flags and a password change all land: none overwrites another', async (store) => {
+    const alice = userRecordFixture()
+    await store.createUser(alice)
+    const newHash = phcHash()
+    // A store that reads the record, changes one field and writes it all back loses some of these.
+    const results = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => store.updateUser('alice', { admin: true }, USER_FIXTURE_NOW + i)),
+      ...Array.from({ length: 10 }, (_, i) => store.updateUser('alice', { disabled: true }, USER_FIXTURE_NOW + i)),
+      store.updatePassword('alice', newHash, USER_FIXTURE_NOW),
+    ])
+    assert.ok(results.every(Boolean))
+    const stored = await store.getUser('alice')
+    assert.equal(stored?.admin, true)
+    assert.equal(stored?.disabled, true)
+    assert.equal(stored?.passwordHash, newHash)
+    assert.equal(stored?.createdAt, alice.createdAt)
+    assert.ok(stored.updatedAt >= USER_FIXTURE_NOW && stored.updatedAt < USER_FIXTURE_NOW + 10)
+    assert.equal(await store.countAdmins(), 0)
   })
 }
 
@@ -426,7 +622,7 @@ function describeListing(storeCase: UserStoreCase): void {
     for (const user of users) assert.equal(await store.createUser(user), true, user.username)
     const listed = await store.listUsers()
     assert.deepEqual(listed.map((u) => u.username), expectedNames)
-    for (const entry of listed) assert.deepEqual(Object.keys(entry).sort(), ['createdAt', 'updatedAt', 'username'])
+    for (const entry of listed) assert.deepEqual(Object.keys(entry).sort(), SUMMARY_KEYS)
     assert.deepEqual(listed, users.map(summary).sort((a, b) => byCodePoint(a.username, b.username)))
     assert.equal(await store.countUsers(), names.length)
   })

@@ -3,5 +3,5 @@
  *
  * Users of the built-in credential check.
  */
-export type { UserRecord, UserStore, UserSummary } from './user-store.ts'
+export type { NewUserRecord, UserChanges, UserRecord, UserStore, UserSummary } from './user-store.ts'
 export { normalizeUsername } from './usernames.ts'

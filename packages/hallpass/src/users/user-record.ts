@@ -1,7 +1,7 @@
 // The checks every user store applies before it writes or looks up a user, so the SQLite,
 // PostgreSQL and Redis tables accept exactly the same records. Never exported from a public entry.
 import { SessionInputInvalid } from '../errors.ts'
-import type { UserRecord } from './user-store.ts'
+import type { NewUserRecord, UserChanges, UserRecord } from './user-store.ts'
 import { LONE_SURROGATE, normalizeUsername } from './usernames.ts'
 
 // PHC string format (password-hashing competition): `$id$param=value,…$salt$hash`, every part
@@ -50,13 +50,46 @@ export function checkUserTime(field: string, value: unknown): number {
   return value
 }
 
+/**
+ * A flag of a user. Left out means false when creating (callers from before the flags), but
+ * anything else that is not a boolean is refused: `"false"` or `0` from a form or a JSON body
+ * must not be read as one answer by one store and another by the next.
+ */
+export function checkUserFlag(field: 'admin' | 'disabled', value: unknown): boolean {
+  if (value === undefined) return false
+  if (typeof value !== 'boolean') throw new SessionInputInvalid(field, 'must be a boolean')
+  return value
+}
+
 /** The record to write, rebuilt from checked members so no extra property reaches a store. */
-export function checkUserRecord(user: UserRecord): UserRecord {
+export function checkUserRecord(user: NewUserRecord): UserRecord {
   if (typeof user !== 'object' || user === null) throw new SessionInputInvalid('user', 'must be a user record')
   return {
     username: checkUsername(user.username),
     passwordHash: checkPasswordHash(user.passwordHash),
     createdAt: checkUserTime('createdAt', user.createdAt),
     updatedAt: checkUserTime('updatedAt', user.updatedAt),
+    admin: checkUserFlag('admin', user.admin),
+    disabled: checkUserFlag('disabled', user.disabled),
+  }
+}
+
+const CHANGE_NAMES: ReadonlySet<string> = new Set(['admin', 'disabled'])
+
+/**
+ * The changes of `updateUser`, rebuilt: only `admin` and `disabled`, each a boolean or left out.
+ * Any other member is refused rather than ignored: `{ isAdmin: true }` or `{ disable: true }`
+ * would otherwise report success and change nothing but `updatedAt`.
+ */
+export function checkUserChanges(changes: UserChanges): UserChanges {
+  if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) throw new SessionInputInvalid('changes', 'must be an object')
+  for (const name of Object.keys(changes)) {
+    if (!CHANGE_NAMES.has(name)) throw new SessionInputInvalid('changes', 'may only hold admin and disabled')
+  }
+  // Each member read once: a getter cannot pass the check with one value and be stored with another.
+  const { admin, disabled } = changes
+  return {
+    ...(admin !== undefined ? { admin: checkUserFlag('admin', admin) } : {}),
+    ...(disabled !== undefined ? { disabled: checkUserFlag('disabled', disabled) } : {}),
   }
 }

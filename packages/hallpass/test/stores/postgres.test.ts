@@ -573,6 +573,11 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
       }
       await rejectsWithCode(store.readRevocations(undefined, -1), 'ERR_SESSION_INPUT_INVALID')
       await rejectsWithCode(store.readRevocations(undefined, 1.5), 'ERR_SESSION_INPUT_INVALID')
+      // listRecentAudit (optional in the contract; this store has it): bad input never reaches SQL.
+      assert.equal(typeof store.listRecentAudit, 'function')
+      await rejectsWithCode(store.listRecentAudit!({ limit: 10, before: 2 ** 80 }), 'ERR_SESSION_INPUT_INVALID')
+      await rejectsWithCode(store.listRecentAudit!({ limit: 10, types: ["session.created' OR '1'='1" as 'session.created'] }), 'ERR_SESSION_INPUT_INVALID')
+      assert.deepEqual(await store.listRecentAudit!({ limit: 10, subject: "1' OR '1'='1" }), [])
       // A generation that cannot be stored is a plain mismatch, not a database error.
       const record = await seed(store)
       for (const generation of [1.5, Number.NaN, 2 ** 80]) {

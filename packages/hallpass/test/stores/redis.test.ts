@@ -1,6 +1,7 @@
 // The Redis store against a real server: the shared conformance suite with a random key prefix
 // per case, then what only Redis has: key names and hash tags (Cluster safety), TTLs, races
-// across connections, pub/sub with reconnects and across processes, and an unreachable server.
+// across connections, pub/sub with reconnects and across processes, the recent-audit stream
+// (its cap, a failed append, a Redis from before it), and an unreachable server.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -11,7 +12,8 @@ import { Redis, type RedisOptions } from 'ioredis'
 import { isHallpassError } from '../../src/errors.ts'
 import { createSessionManager, parseFeedCursor, type RevocationEntry, type SessionRecord, type SessionStore } from '../../src/session/index.ts'
 import { createRedisStore } from '../../src/stores/redis/session-store.ts'
-import { auditAppendScript } from '../../src/stores/redis/scripts.ts'
+import { RECENT_AUDIT_CAP } from '../../src/stores/redis/audit-trail.ts'
+import { auditAppendScript, recentAuditAppendScript } from '../../src/stores/redis/scripts.ts'
 import { describeStoreConformance, FIXTURE_NOW, sessionRecordFixture } from '../../src/testing/index.ts'
 import { checkRedis, redisUrl } from '../../../../test/helpers/services.ts'
 
@@ -170,8 +172,10 @@ describe('redis store specifics', { skip }, () => {
         calls.length = 0
         const input = { id: alice.id, generation: 0, hash: alice.refreshHash, newHash: 'next', now: FIXTURE_NOW + 1, idleExpiresAt: FIXTURE_NOW + HOUR, device: { ip: '::1' }, maxAccessExp: 0, audit: { type: 'refresh.rotated' as const, at: FIXTURE_NOW + 1, sessionId: alice.id } }
         assert.equal((await store.rotateRefreshToken(input)).rotated, true)
-        // EVALSHA of the CAS, then the audit append: scripts were loaded by now (no NOSCRIPT).
-        assert.deepEqual(calls.map((c) => c.command), ['EVALSHA', 'EVALSHA'])
+        // EVALSHA of the CAS, then the two audit appends (the subject's list and the recent-audit
+        // stream, on two slots) sent together: scripts were loaded by now (no NOSCRIPT).
+        assert.deepEqual(calls.map((c) => c.command), ['EVALSHA', 'EVALSHA', 'EVALSHA'])
+        assert.deepEqual(calls.slice(1).map((c) => hashTag(c.keys[0]!)).sort(), ['audit', hashTag(`${prefix}{u:${Buffer.from('{alice}').toString('base64url')}}`)].sort())
         calls.length = 0
         assert.equal((await store.rotateRefreshToken(input)).rotated, false)
         assert.equal(calls.length, 1, 'a refused rotation is one round trip and writes nothing')
@@ -181,6 +185,8 @@ describe('redis store specifics', { skip }, () => {
         await store.listSessions('bob', FIXTURE_NOW + 4)
         await store.appendAudit({ type: 'session.expired', at: 1, sessionId: bob.id, subject: 'bob' })
         await store.listAudit('bob', 5)
+        await store.listRecentAudit!({ limit: 5 })
+        await store.listRecentAudit!({ limit: 5, subject: 'bob', types: ['session.revoked'] })
         await store.readRevocations(undefined, 10)
         await store.saveKeyring(0, 'doc')
         await store.loadKeyring()
@@ -505,6 +511,82 @@ describe('redis store specifics', { skip }, () => {
       await dropPrefix(prefix)
     }
   })
+
+  it(`the recent-audit stream keeps exactly the newest ${RECENT_AUDIT_CAP} events; each subject's list keeps its own`, () =>
+    withStore(async (store, prefix) => {
+      const total = RECENT_AUDIT_CAP + 50
+      const events = Array.from({ length: total }, (_, i) => ({ type: 'refresh.rotated' as const, at: FIXTURE_NOW + i, sessionId: `s${i}`, subject: `u${i % 3}` }))
+      // A batch at a time, concurrently: one connection sends the commands in the order called.
+      for (let i = 0; i < total; i += 500) await Promise.all(events.slice(i, i + 500).map((e) => store.appendAudit(e)))
+      assert.equal(await shared().xlen(`${prefix}{audit}:recent`), RECENT_AUDIT_CAP)
+      const newestFirst = [...events].reverse()
+      assert.deepEqual(await store.listRecentAudit!({ limit: 1000 }), newestFirst.slice(0, 1000))
+      // Paging reaches the oldest event kept, and no further.
+      assert.deepEqual(await store.listRecentAudit!({ limit: 1000, before: FIXTURE_NOW + 60 }), newestFirst.slice(total - 60, total - 50))
+      assert.deepEqual(await store.listRecentAudit!({ limit: 10, before: FIXTURE_NOW + 50 }), [])
+      // Older events than the stream holds are still in their subject's list (its newest 1000).
+      assert.deepEqual(await store.listRecentAudit!({ limit: 1000, subject: 'u0' }), newestFirst.filter((e) => e.subject === 'u0').slice(0, 1000))
+    }))
+
+  it('a failed recent-audit append fails nothing: it is reported to onError, and the subject\'s trail has the event', async () => {
+    const prefix = randomPrefix()
+    let failRecent = 0
+    const real = shared()
+    const flaky = new Proxy(real, {
+      get(target, property) {
+        if (property === 'call') {
+          return (command: string, ...args: (string | number)[]) => {
+            if (failRecent > 0 && command === 'EVALSHA' && args[0] === recentAuditAppendScript.sha) {
+              failRecent -= 1
+              return Promise.reject(new Error('CLUSTERDOWN The cluster is down (simulated)'))
+            }
+            return target.call(command, ...args)
+          }
+        }
+        const value: unknown = Reflect.get(target, property)
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    const reported: unknown[] = []
+    const store = createRedisStore({ client: flaky, keyPrefix: prefix, onError: (error) => reported.push(error) })
+    try {
+      const manager = await createSessionManager({ store, secret: 'redis-audit-secret-0123456789abcdef', issuer: 'https://auth.example.com' })
+      const issued = await manager.create({ subject: 'alice' })
+      failRecent = 3
+      // A rotation, a direct append (reuse detection goes through appendAudit) and a revocation.
+      const next = await manager.refresh(issued.refreshToken)
+      await store.appendAudit({ type: 'refresh.reuse_detected', at: FIXTURE_NOW, sessionId: issued.session.id, subject: 'alice', classification: 'older_generation' })
+      assert.equal((await manager.revoke(issued.session.id, 'logout')).revoked, true)
+      assert.equal(reported.length, 3)
+      for (const error of reported) assert.ok(isHallpassError(error, 'ERR_STORE_UNAVAILABLE'))
+      assert.deepEqual((await store.listAudit('alice', 10)).map((e) => e.type), ['session.revoked', 'refresh.reuse_detected', 'refresh.rotated', 'session.created'])
+      assert.deepEqual((await store.listRecentAudit!({ limit: 10 })).map((e) => e.type), ['session.created'])
+      // With a subject, the subject's own trail answers: nothing is missing there.
+      assert.equal((await store.listRecentAudit!({ limit: 10, subject: 'alice' })).length, 4)
+      await rejectsWithCode(manager.refresh(next.refreshToken), 'ERR_SESSION_REVOKED')
+    } finally {
+      await store.close()
+      await dropPrefix(prefix)
+    }
+  })
+
+  it('a Redis written before the recent-audit stream: old events are in their subjects\' trails, new ones in both', () =>
+    withStore(async (store, prefix) => {
+      const before = await seed(store, { subject: 'old' })
+      // What a release without the stream left behind: the subject's list, and no stream.
+      await shared().del(`${prefix}{audit}:recent`)
+      assert.deepEqual(await store.listRecentAudit!({ limit: 10 }), [])
+      assert.deepEqual((await store.listRecentAudit!({ limit: 10, subject: 'old' })).map((e) => e.sessionId), [before.id])
+      const after = await seed(store, { subject: 'new' })
+      assert.deepEqual((await store.listRecentAudit!({ limit: 10 })).map((e) => e.sessionId), [after.id])
+    }))
+
+  it('a recent-audit stream entry without its event field is a corrupt store, not an empty page', () =>
+    withStore(async (store, prefix) => {
+      await seed(store)
+      await shared().xadd(`${prefix}{audit}:recent`, '*', 'x', '{}')
+      await rejectsWithCode(store.listRecentAudit!({ limit: 10 }), 'ERR_STORE_UNAVAILABLE')
+    }))
 
   it('options are checked in the factory', () => {
     const client = shared()

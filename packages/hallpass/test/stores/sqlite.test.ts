@@ -257,6 +257,21 @@ describe('sqlite store: behaviour specific to this store', () => {
     }
   })
 
+  it('implements the optional listRecentAudit (the shared suite would only skip it), in the order written', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    try {
+      assert.equal(typeof store.listRecentAudit, 'function')
+      // The order written, even where `at` goes backwards (a clock stepped back between two writes).
+      const events = [3, 1, 2].map((at, i) => ({ type: 'session.created' as const, at: FIXTURE_NOW + at, sessionId: `s${i}`, subject: 'alice' }))
+      for (const event of events) await store.appendAudit(event)
+      assert.deepEqual(await store.listRecentAudit!({ limit: 10 }), [...events].reverse())
+      assert.deepEqual(await store.listRecentAudit!({ limit: 10, subject: 'alice' }), [...events].reverse())
+      assert.deepEqual(await store.listRecentAudit!({ limit: 10, before: FIXTURE_NOW + 3 }), [events[2], events[1]])
+    } finally {
+      await store.close()
+    }
+  })
+
   it('purgeExpired counts exactly what it removed', async () => {
     const store = createSqliteStore({ path: ':memory:' })
     try {

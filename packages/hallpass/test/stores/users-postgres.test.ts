@@ -1,7 +1,8 @@
 // The PostgreSQL user table: the shared UserStore conformance suite on a fresh schema per case
 // (dropped after it), then what only a real server shows: the session store's migrations left
-// alone in either order, concurrent migration of one fresh schema, a runtime role without the
-// CREATE privilege, a creation race across pools, hostile options, and an unreachable server.
+// alone in either order, concurrent migration of one fresh schema, the upgrade of a table from
+// before the admin/disabled flags, a runtime role without the CREATE privilege, a creation race
+// across pools, hostile options, and an unreachable server.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
@@ -171,6 +172,64 @@ describe('postgres user store', { skip }, () => {
     }
   })
 
+  // The table exactly as release 1 of it (POSTGRES_USERS_SCHEMA_VERSION 1) created it: written
+  // out here rather than taken from the code, so that the test keeps describing deployed schemas.
+  async function createV1(schema: string, names: readonly string[]): Promise<void> {
+    await admin!.query(`CREATE SCHEMA "${schema}"`)
+    await admin!.query(`CREATE TABLE "${schema}".users (
+      username      text COLLATE "C" PRIMARY KEY,
+      password_hash text   NOT NULL,
+      created_at    bigint NOT NULL,
+      updated_at    bigint NOT NULL)`)
+    await admin!.query(`CREATE TABLE "${schema}".users_meta (id boolean PRIMARY KEY DEFAULT true CHECK (id), version integer NOT NULL)`)
+    await admin!.query(`INSERT INTO "${schema}".users_meta (id, version) VALUES (true, 1)`)
+    for (const [i, name] of names.entries()) {
+      await admin!.query(`INSERT INTO "${schema}".users VALUES ($1, $2, $3, $4)`, [name, `$argon2id$v=19$m=19456,t=2,p=1$old${i}$hash${i}`, 1_000 + i, 2_000 + i])
+    }
+  }
+
+  it('a table from before the admin and disabled flags (version 1) is upgraded in place: users kept, read as neither', async () => {
+    const schema = freshSchema()
+    const instancePools = [newPool(1), newPool(1), newPool(1)]
+    try {
+      await createV1(schema, ['alice', 'bob', "o'brien"])
+      // Three instances start on the old schema at once: one migrates, the others find it done.
+      const stores = await Promise.all(instancePools.map((pool) => createPostgresUserStore({ pool, schema })))
+      const users = stores[0]!
+      const meta = await admin!.query<{ version: number }>(`SELECT version FROM "${schema}".users_meta`)
+      assert.deepEqual(meta.rows, [{ version: POSTGRES_USERS_SCHEMA_VERSION }])
+      assert.equal(POSTGRES_USERS_SCHEMA_VERSION, 2)
+      assert.deepEqual(await users.getUser('alice'), {
+        username: 'alice',
+        passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$old0$hash0',
+        createdAt: 1_000,
+        updatedAt: 2_000,
+        admin: false,
+        disabled: false,
+      })
+      assert.deepEqual(await stores[2]!.listUsers(), ['alice', 'bob', "o'brien"].map((username, i) => ({ username, createdAt: 1_000 + i, updatedAt: 2_000 + i, admin: false, disabled: false })))
+      assert.equal(await users.countAdmins(), 0)
+      assert.equal(await stores[1]!.updateUser('bob', { admin: true }, 3_000), true)
+      assert.equal(await users.countAdmins(), 1)
+      assert.equal(await users.createUser(userRecordFixture({ username: 'carol', disabled: true })), true)
+      assert.equal((await stores[2]!.getUser('carol'))?.disabled, true)
+      const columns = await admin!.query<{ column_name: string; data_type: string; is_nullable: string }>(
+        "SELECT column_name, data_type, is_nullable FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'users' AND column_name IN ('admin', 'disabled') ORDER BY 1",
+        [schema],
+      )
+      assert.deepEqual(columns.rows, [
+        { column_name: 'admin', data_type: 'boolean', is_nullable: 'NO' },
+        { column_name: 'disabled', data_type: 'boolean', is_nullable: 'NO' },
+      ])
+      // Migrating again changes nothing.
+      await users.migrate()
+      assert.equal((await users.getUser('bob'))?.admin, true)
+    } finally {
+      await endPools(instancePools)
+      await dropSchema(schema)
+    }
+  })
+
   it('a migrated schema opens for a runtime role with no CREATE privilege', async (t) => {
     const schema = freshSchema()
     const role = `hp_users_rt_${randomBytes(4).toString('hex')}`
@@ -256,9 +315,11 @@ describe('postgres user store', { skip }, () => {
         () => users.createUser(userRecordFixture()),
         () => users.getUser('alice'),
         () => users.updatePassword('alice', userRecordFixture().passwordHash, 1),
+        () => users.updateUser('alice', { disabled: true }, 1),
         () => users.deleteUser('alice'),
         () => users.listUsers(),
         () => users.countUsers(),
+        () => users.countAdmins(),
       ]
       for (const operation of operations) await assert.rejects(operation(), expectCode('ERR_STORE_UNAVAILABLE'))
     } finally {

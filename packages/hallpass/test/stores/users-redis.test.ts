@@ -2,7 +2,8 @@
 // (deleted after it), then what only Redis has: encoded key names that share the session store's
 // hash tag, the two-slot write order (an index entry without its hash is pruned, a hash without
 // its entry is repaired, a pruning or deletion racing a re-creation keeps the new user listed),
-// a corrupt index, server errors scrubbed of their arguments, and an unreachable server.
+// a corrupt index, hashes from before the admin/disabled flags (absent fields read as false) and
+// corrupt flags, server errors scrubbed of their arguments, and an unreachable server.
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, describe, it } from 'node:test'
@@ -85,7 +86,7 @@ function intercepted(hook: (command: string, args: (string | number)[], forward:
 }
 
 function summary(user: UserRecord) {
-  return { username: user.username, createdAt: user.createdAt, updatedAt: user.updatedAt }
+  return { username: user.username, createdAt: user.createdAt, updatedAt: user.updatedAt, admin: user.admin, disabled: user.disabled }
 }
 
 describeUserStoreConformance(
@@ -120,14 +121,14 @@ describe('redis user store: options and key names', () => {
     const client = {
       call: (command: string, ...args: (string | number)[]) => {
         seen.push([command, ...args])
-        return Promise.resolve(command === 'HMGET' ? [null, null, null, null] : [])
+        return Promise.resolve(command === 'HMGET' ? [null, null, null, null, null, null] : [])
       },
     } as unknown as Redis
     const users = createRedisUserStore({ client })
     assert.equal(await users.getUser('alice'), undefined)
     assert.deepEqual(await users.listUsers(), [])
     assert.deepEqual(seen, [
-      ['HMGET', 'hp:{u:YWxpY2U}:user', 'username', 'passwordHash', 'createdAt', 'updatedAt'],
+      ['HMGET', 'hp:{u:YWxpY2U}:user', 'username', 'passwordHash', 'createdAt', 'updatedAt', 'admin', 'disabled'],
       ['ZRANGEBYLEX', 'hp:{users}', '-', '+', 'LIMIT', 0, 256],
     ])
   })
@@ -232,6 +233,43 @@ describe('redis user store', { skip }, () => {
       assert.deepEqual(await other.listUsers(), [summary(later)])
     }))
 
+  it('a hash written before the admin and disabled flags reads as neither; updateUser then writes only the fields it is given', () =>
+    withPrefix(async (prefix) => {
+      const users = createRedisUserStore({ client: shared(), keyPrefix: prefix })
+      // Exactly what createUser wrote before the flags: four fields, and the index entry.
+      const key = `${prefix}{u:${Buffer.from('alice').toString('base64url')}}:user`
+      const oldHash = '$argon2id$v=19$m=19456,t=2,p=1$old$hash'
+      await shared().hset(key, 'username', 'alice', 'passwordHash', oldHash, 'createdAt', '1000', 'updatedAt', '2000')
+      await shared().zadd(`${prefix}{users}`, '0', 'alice')
+      const old = { username: 'alice', passwordHash: oldHash, createdAt: 1000, updatedAt: 2000, admin: false, disabled: false }
+      assert.deepEqual(await users.getUser('alice'), old)
+      assert.deepEqual(await users.listUsers(), [summary(old)])
+      assert.equal(await users.countAdmins(), 0)
+      assert.equal(await users.updateUser('alice', { admin: true }, 3000), true)
+      assert.deepEqual(await shared().hgetall(key), { username: 'alice', passwordHash: oldHash, createdAt: '1000', updatedAt: '3000', admin: '1' })
+      assert.deepEqual(await users.getUser('alice'), { ...old, admin: true, updatedAt: 3000 })
+      assert.equal(await users.countAdmins(), 1)
+      // A new user has both fields from the start.
+      await users.createUser(userRecordFixture({ username: 'bob', disabled: true }))
+      const bob = await shared().hgetall(`${prefix}{u:${Buffer.from('bob').toString('base64url')}}:user`)
+      assert.deepEqual([bob.admin, bob.disabled], ['0', '1'])
+    }))
+
+  it('a flag field that is not 1 or 0 is a corrupt record (ERR_STORE_UNAVAILABLE), never read as true or false', () =>
+    withPrefix(async (prefix) => {
+      const users = createRedisUserStore({ client: shared(), keyPrefix: prefix })
+      await users.createUser(userRecordFixture())
+      const key = `${prefix}{u:${Buffer.from('alice').toString('base64url')}}:user`
+      for (const [field, value] of [['admin', 'true'], ['admin', ''], ['disabled', 'false'], ['disabled', '01'], ['admin', ' 1']] as const) {
+        await shared().hset(key, field, value)
+        await assert.rejects(users.getUser('alice'), expectCode('ERR_STORE_UNAVAILABLE'), `${field}=${JSON.stringify(value)}`)
+        await assert.rejects(users.listUsers(), expectCode('ERR_STORE_UNAVAILABLE'))
+        await assert.rejects(users.countAdmins(), expectCode('ERR_STORE_UNAVAILABLE'))
+        await shared().hset(key, field, '0')
+      }
+      assert.equal((await users.getUser('alice'))?.admin, false)
+    }))
+
   it('an index member that is not UTF-8, on a page boundary, fails the listing as unavailable instead of looping', () =>
     withPrefix(async (prefix) => {
       const users = createRedisUserStore({ client: shared(), keyPrefix: prefix })
@@ -256,6 +294,7 @@ describe('redis user store', { skip }, () => {
       const operations: Array<[string, () => Promise<unknown>]> = [
         ['getUser', () => users.getUser('alice')],
         ['updatePassword', () => users.updatePassword('alice', newHash, 1)],
+        ['updateUser', () => users.updateUser('alice', { admin: true }, 1)],
         ['listUsers', () => users.listUsers()],
       ]
       for (const [name, operation] of operations) {
@@ -284,9 +323,11 @@ describe('redis user store', { skip }, () => {
         () => users.createUser(userRecordFixture()),
         () => users.getUser('alice'),
         () => users.updatePassword('alice', userRecordFixture().passwordHash, 1),
+        () => users.updateUser('alice', { disabled: true }, 1),
         () => users.deleteUser('alice'),
         () => users.listUsers(),
         () => users.countUsers(),
+        () => users.countAdmins(),
       ]
       for (const operation of operations) await assert.rejects(operation(), expectCode('ERR_STORE_UNAVAILABLE'))
     }

@@ -1,7 +1,8 @@
 // The SQLite user table: the shared UserStore conformance suite (alone in memory, and in a WAL
 // file beside the session store, as `hallpass serve` runs it), then what only SQLite shows: the
 // session store's `user_version` left alone in either creation order, idempotent and versioned
-// DDL, a creation race across processes on one file, and driver failures.
+// DDL, the upgrade of a table from before the admin/disabled flags, a creation race across
+// processes on one file, and driver failures.
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -112,7 +113,7 @@ describe('sqlite user store: one file with the session store', () => {
         const sessions = createSqliteStore({ database: again })
         const users = createSqliteUserStore({ database: again })
         assert.deepEqual(await users.getUser('alice'), alice)
-        assert.deepEqual(await users.listUsers(), [{ username: 'alice', createdAt: alice.createdAt, updatedAt: alice.updatedAt }])
+        assert.deepEqual(await users.listUsers(), [{ username: 'alice', createdAt: alice.createdAt, updatedAt: alice.updatedAt, admin: false, disabled: false }])
         assert.equal(again.prepare('SELECT count(*) FROM hallpass_users_meta').pluck().get(), 1)
         await sessions.close()
         again.close()
@@ -140,13 +141,110 @@ describe('sqlite user store: one file with the session store', () => {
     try {
       database.defaultSafeIntegers(true)
       const users = createSqliteUserStore({ database })
-      const alice = userRecordFixture({ createdAt: Number.MAX_SAFE_INTEGER, updatedAt: -1 })
+      const alice = userRecordFixture({ createdAt: Number.MAX_SAFE_INTEGER, updatedAt: -1, admin: true })
       await users.createUser(alice)
       assert.deepEqual(await users.getUser('alice'), alice)
-      assert.deepEqual(await users.listUsers(), [{ username: 'alice', createdAt: alice.createdAt, updatedAt: alice.updatedAt }])
+      assert.deepEqual(await users.listUsers(), [{ username: 'alice', createdAt: alice.createdAt, updatedAt: alice.updatedAt, admin: true, disabled: false }])
       assert.equal(await users.countUsers(), 1)
+      assert.equal(await users.countAdmins(), 1)
     } finally {
       database.close()
+    }
+  })
+})
+
+// The user table exactly as release 1 of it (SQLITE_USERS_SCHEMA_VERSION 1) created it: written
+// out here rather than taken from the code, so that the test keeps describing deployed files.
+const USERS_V1_DDL = `
+  CREATE TABLE IF NOT EXISTS hallpass_users (
+    username      TEXT    NOT NULL PRIMARY KEY,
+    password_hash TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS hallpass_users_meta (
+    id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+  ) STRICT;
+  INSERT INTO hallpass_users_meta (id, version) VALUES (1, 1);`
+
+describe('sqlite user store: a table from before the admin and disabled flags (version 1)', () => {
+  function writeV1(path: string, names: readonly string[]): void {
+    const old = new Database(path)
+    old.exec(USERS_V1_DDL)
+    const insert = old.prepare('INSERT INTO hallpass_users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)')
+    names.forEach((name, i) => insert.run(name, `$argon2id$v=19$m=19456,t=2,p=1$old${i}$hash${i}`, 1_000 + i, 2_000 + i))
+    old.close()
+  }
+
+  it('is upgraded in place: every user kept, read as neither admin nor disabled; the flags then work', async () => {
+    const tmp = tempDir()
+    const path = join(tmp.dir, 'hallpass.db')
+    try {
+      writeV1(path, ['alice', 'bob', "o'brien"])
+      const database = new Database(path)
+      try {
+        const sessions = createSqliteStore({ database })
+        const users = createSqliteUserStore({ database })
+        assert.equal(database.prepare('SELECT version FROM hallpass_users_meta').pluck().get(), SQLITE_USERS_SCHEMA_VERSION)
+        assert.equal(SQLITE_USERS_SCHEMA_VERSION, 2)
+        assert.deepEqual(await users.getUser('alice'), {
+          username: 'alice',
+          passwordHash: '$argon2id$v=19$m=19456,t=2,p=1$old0$hash0',
+          createdAt: 1_000,
+          updatedAt: 2_000,
+          admin: false,
+          disabled: false,
+        })
+        assert.deepEqual(await users.listUsers(), ['alice', 'bob', "o'brien"].map((username, i) => ({ username, createdAt: 1_000 + i, updatedAt: 2_000 + i, admin: false, disabled: false })))
+        assert.equal(await users.countAdmins(), 0)
+        assert.equal(await users.updateUser('bob', { admin: true }, 3_000), true)
+        assert.equal(await users.countAdmins(), 1)
+        assert.equal(await users.createUser(userRecordFixture({ username: 'carol', disabled: true })), true)
+        assert.equal((await users.getUser('carol'))?.disabled, true)
+        // The CHECK keeps the columns to 0 and 1 whoever writes them.
+        assert.throws(() => database.prepare("UPDATE hallpass_users SET admin = 2 WHERE username = 'bob'").run(), /CHECK constraint failed/)
+        assert.throws(() => database.prepare("UPDATE hallpass_users SET disabled = 'yes' WHERE username = 'bob'").run(), /CHECK constraint failed|cannot store TEXT/)
+        await sessions.close()
+      } finally {
+        database.close()
+      }
+      // Reopening migrates nothing more.
+      const again = new Database(path)
+      try {
+        const users = createSqliteUserStore({ database: again })
+        assert.equal((await users.getUser('bob'))?.admin, true)
+        assert.equal(again.prepare('SELECT count(*) FROM hallpass_users_meta').pluck().get(), 1)
+        assert.equal(again.pragma('integrity_check', { simple: true }), 'ok')
+      } finally {
+        again.close()
+      }
+    } finally {
+      tmp.remove()
+    }
+  })
+
+  it('a read-only connection cannot upgrade it: ERR_STORE_UNAVAILABLE, and the file is left as it was', () => {
+    const tmp = tempDir()
+    const path = join(tmp.dir, 'hallpass.db')
+    try {
+      writeV1(path, ['alice'])
+      const reader = new Database(path, { readonly: true })
+      try {
+        assert.throws(() => createSqliteUserStore({ database: reader }), expectCode('ERR_STORE_UNAVAILABLE'))
+      } finally {
+        reader.close()
+      }
+      const check = new Database(path, { readonly: true })
+      try {
+        assert.equal(check.prepare('SELECT version FROM hallpass_users_meta').pluck().get(), 1)
+        const columns = check.prepare<[], string>("SELECT name FROM pragma_table_info('hallpass_users') ORDER BY cid").pluck().all()
+        assert.deepEqual(columns, ['username', 'password_hash', 'created_at', 'updated_at'])
+      } finally {
+        check.close()
+      }
+    } finally {
+      tmp.remove()
     }
   })
 })
@@ -244,9 +342,11 @@ describe('sqlite user store: driver failures', () => {
       ['createUser', () => users.createUser(userRecordFixture({ username: 'bob' }))],
       ['getUser', () => users.getUser('alice')],
       ['updatePassword', () => users.updatePassword('alice', alice.passwordHash, 1)],
+      ['updateUser', () => users.updateUser('alice', { disabled: true }, 1)],
       ['deleteUser', () => users.deleteUser('alice')],
       ['listUsers', () => users.listUsers()],
       ['countUsers', () => users.countUsers()],
+      ['countAdmins', () => users.countAdmins()],
     ]
     for (const [name, operation] of operations) {
       const error = await operation().then(
@@ -273,7 +373,9 @@ describe('sqlite user store: driver failures', () => {
         assert.equal(await users.countUsers(), 1)
         await assert.rejects(users.createUser(userRecordFixture({ username: 'bob' })), expectCode('ERR_STORE_UNAVAILABLE'))
         await assert.rejects(users.updatePassword('alice', alice.passwordHash, 1), expectCode('ERR_STORE_UNAVAILABLE'))
+        await assert.rejects(users.updateUser('alice', { admin: true }, 1), expectCode('ERR_STORE_UNAVAILABLE'))
         await assert.rejects(users.deleteUser('alice'), expectCode('ERR_STORE_UNAVAILABLE'))
+        assert.equal(await users.countAdmins(), 0)
       } finally {
         reader.close()
       }

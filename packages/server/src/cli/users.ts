@@ -1,22 +1,23 @@
 /**
  * @module @hallpass/server/cli
  *
- * `hallpass users add|passwd|remove|list`: the built-in user table, on the store the server
+ * `hallpass users add|passwd|set|remove|list`: the built-in user table, on the store the server
  * uses (same `--config` / `HALLPASS_DATABASE_URL`). Passwords are read from standard input
  * (one line) so they never appear in shell history or `ps`; `--generate` makes a random one
- * and prints it once.
+ * and prints it once. `set` gives or takes the admin role and disables or enables a user.
  */
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import { revocationExpAt, type SessionStore } from 'hallpass'
 import { CliError, sanitizeForTerminal, UsageError, type CliCommand, type CommandContext, type ParsedArgs } from 'hallpass/cli'
 import { SessionInputInvalid } from 'hallpass/errors'
-import { normalizeUsername } from 'hallpass/users'
+import { normalizeUsername, type UserChanges, type UserSummary } from 'hallpass/users'
 import type { ServerConfig } from '../config.ts'
 import type { OpenedStore } from '../store-drivers.ts'
 import { CONFIG_OPTION, loadServerConfig } from './server-config.ts'
 
 const GENERATE_OPTION = { name: 'generate', type: 'boolean', help: 'Generate a random password and print it once.' } as const
+const ADMIN_OPTION = { name: 'admin', type: 'boolean', help: 'Give the user the admin role (the admin console).' } as const
 
 /**
  * Opens the store the server uses. Only `users add` may create it: the commands that read or
@@ -66,16 +67,18 @@ async function hash(password: string): Promise<string> {
 export const usersAddCommand: CliCommand = {
   name: 'users add',
   summary: 'Add a user to the built-in user table (password on stdin, or --generate).',
-  usage: '[--config FILE] [--generate] USERNAME',
-  options: [CONFIG_OPTION, GENERATE_OPTION],
+  usage: '[--config FILE] [--generate] [--admin] USERNAME',
+  options: [CONFIG_OPTION, GENERATE_OPTION, ADMIN_OPTION],
   async run(args, context) {
     const username = usernameArgument(args)
+    const admin = args.flag('admin')
     const { password, generated } = await passwordFrom(args, context)
     const passwordHash = await hash(password)
     return withUsers(args, context, async ({ users }) => {
       const now = context.now()
-      if (!(await users.createUser({ username, passwordHash, createdAt: now, updatedAt: now }))) throw new CliError(`user "${sanitizeForTerminal(username)}" already exists`)
-      context.stdout(generated ? `added ${username}; password: ${password}\n` : `added ${username}\n`)
+      if (!(await users.createUser({ username, passwordHash, createdAt: now, updatedAt: now, admin }))) throw new CliError(`user "${sanitizeForTerminal(username)}" already exists`)
+      const added = admin ? `added ${username} (admin)` : `added ${username}`
+      context.stdout(generated ? `${added}; password: ${password}\n` : `${added}\n`)
       return 0
     }, { create: true })
   },
@@ -116,6 +119,48 @@ export const usersPasswdCommand: CliCommand = {
   },
 }
 
+/**
+ * The changes `users set` asks for. Each flag has its opposite as an option of its own (Node 20's
+ * parseArgs has no `--no-…` negation); giving both of a pair, or none of the four, is a usage
+ * error rather than "the last one wins" or a command that only touches `updatedAt`.
+ */
+function changesFrom(args: ParsedArgs): UserChanges {
+  const pick = (on: string, off: string): boolean | undefined => {
+    if (args.flag(on) && args.flag(off)) throw new UsageError(`--${on} and --${off} contradict each other`)
+    return args.flag(on) ? true : args.flag(off) ? false : undefined
+  }
+  const admin = pick('admin', 'no-admin')
+  const disabled = pick('disable', 'enable')
+  if (admin === undefined && disabled === undefined) throw new UsageError('nothing to change: give --admin or --no-admin, --disable or --enable')
+  return { ...(admin !== undefined ? { admin } : {}), ...(disabled !== undefined ? { disabled } : {}) }
+}
+
+export const usersSetCommand: CliCommand = {
+  name: 'users set',
+  summary: 'Give or take the admin role, disable or enable a user (disabling signs them out everywhere).',
+  usage: '[--config FILE] [--admin | --no-admin] [--disable | --enable] USERNAME',
+  options: [
+    CONFIG_OPTION,
+    ADMIN_OPTION,
+    { name: 'no-admin', type: 'boolean', help: 'Take the admin role away.' },
+    { name: 'disable', type: 'boolean', help: 'Refuse the user at login (as a wrong password is) and revoke every session of theirs.' },
+    { name: 'enable', type: 'boolean', help: 'Let a disabled user log in again.' },
+  ],
+  async run(args, context) {
+    const changes = changesFrom(args)
+    const username = usernameArgument(args)
+    return withUsers(args, context, async ({ users, store }, config) => {
+      const now = context.now()
+      if (!(await users.updateUser(username, changes, now))) throw new CliError(`no user "${sanitizeForTerminal(username)}"`)
+      const said = Object.entries(changes).map(([name, value]) => `${name}=${String(value)}`).join(' ')
+      // A disabled user is refused at login; the sessions they already hold must end too.
+      const revoked = changes.disabled === true ? await revokeSessionsOf(store, config, username, 'user_disabled', now) : undefined
+      context.stdout(revoked === undefined ? `updated ${username}: ${said}\n` : `updated ${username}: ${said}; revoked ${revoked} session(s)\n`)
+      return 0
+    })
+  },
+}
+
 export const usersRemoveCommand: CliCommand = {
   name: 'users remove',
   summary: 'Remove a user and sign them out everywhere.',
@@ -133,17 +178,28 @@ export const usersRemoveCommand: CliCommand = {
   },
 }
 
+/** The flags column of `users list`: `admin`, `disabled`, `admin,disabled`, or `-`. */
+function flagsColumn(user: UserSummary): string {
+  const flags = [...(user.admin ? ['admin'] : []), ...(user.disabled ? ['disabled'] : [])]
+  return flags.length > 0 ? flags.join(',') : '-'
+}
+
 export const usersListCommand: CliCommand = {
   name: 'users list',
   summary: 'List the users of the built-in user table.',
   usage: '[--config FILE] [--json]',
+  details: 'One user a line, tab-separated: username, created (ISO 8601), flags (admin, disabled, admin,disabled, or -).',
   options: [CONFIG_OPTION, { name: 'json', type: 'boolean', help: 'Print JSON.' }],
   async run(args, context) {
     if (args.positionals.length > 0) throw new UsageError('users list takes no arguments')
     return withUsers(args, context, async ({ users }) => {
       const list = await users.listUsers()
-      if (args.flag('json')) context.stdout(`${JSON.stringify(list.map((u) => ({ username: u.username, createdAt: new Date(u.createdAt).toISOString(), updatedAt: new Date(u.updatedAt).toISOString() })))}\n`)
-      else for (const user of list) context.stdout(`${sanitizeForTerminal(user.username)}\t${new Date(user.createdAt).toISOString()}\n`)
+      if (args.flag('json')) {
+        const rows = list.map((u) => ({ username: u.username, createdAt: new Date(u.createdAt).toISOString(), updatedAt: new Date(u.updatedAt).toISOString(), admin: u.admin, disabled: u.disabled }))
+        context.stdout(`${JSON.stringify(rows)}\n`)
+      } else {
+        for (const user of list) context.stdout(`${sanitizeForTerminal(user.username)}\t${new Date(user.createdAt).toISOString()}\t${flagsColumn(user)}\n`)
+      }
       return 0
     })
   },

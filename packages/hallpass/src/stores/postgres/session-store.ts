@@ -34,6 +34,7 @@ import type {
 } from '../../session/store.ts'
 import { FEED_EXP_MARGIN_SECONDS } from '../../session/feed-reader.ts'
 import type { AuditEvent } from '../../session/types.ts'
+import { checkRecentAuditQuery } from '../internal/recent-audit.ts'
 import { auditFromJson, checkLimit, deviceUpdate, type NumberLike } from '../internal/rows.ts'
 import { revocationFromPg, sessionFromPg, type PgRevocationRow, type PgSessionRow } from './codec.ts'
 import { unavailable } from './errors.ts'
@@ -42,7 +43,7 @@ import { createPostgresFeed } from './feed.ts'
 import { checkOptions, type PostgresStoreOptions } from './options.ts'
 import { createQueries } from './query.ts'
 import { inMigrationTransaction, migrateSessionTables, quoteIdent } from './schema.ts'
-import { sessionStatements } from './statements.ts'
+import { recentAuditStatement, sessionStatements } from './statements.ts'
 import { decodeJson, decodeText, encodeJson, encodeNullableText, encodeText } from './text-escape.ts'
 
 export type { PostgresListenClient, PostgresStoreOptions } from './options.ts'
@@ -201,6 +202,20 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     listAudit: (subject, limit) =>
       run('listAudit', async () => {
         const rows = await query<{ event: string }>(sql.listAudit, [encodeText(subject), checkLimit(limit)])
+        return rows.map((row) => auditFromJson(decodeJson(row.event, 'audit event') as object))
+      }),
+
+    listRecentAudit: (options) =>
+      run('listRecentAudit', async () => {
+        const q = checkRecentAuditQuery(options)
+        if (q.types?.length === 0) return []
+        const params: unknown[] = []
+        if (q.subject !== undefined) params.push(encodeText(q.subject))
+        if (q.before !== undefined) params.push(q.before)
+        if (q.types !== undefined) params.push(q.types)
+        params.push(q.limit)
+        const text = recentAuditStatement(S, { subject: q.subject !== undefined, before: q.before !== undefined, types: q.types !== undefined })
+        const rows = await query<{ event: string }>(text, params)
         return rows.map((row) => auditFromJson(decodeJson(row.event, 'audit event') as object))
       }),
 

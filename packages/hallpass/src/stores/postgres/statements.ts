@@ -4,6 +4,25 @@
 import { revocationSelect, SESSION_SELECT } from './codec.ts'
 import { feedLock, notifyFeed } from './feed.ts'
 
+/**
+ * listRecentAudit's statement for the filters given (parameters: subject, before, types, in
+ * that order when present, then the limit). Newest first is the order written: `id` is a
+ * bigserial, so without a subject the primary key is walked backwards and the walk stops after
+ * `limit` rows; with one, audit_subject_idx (subject, id DESC) serves the order directly. No
+ * index on `at`: it would cost every refresh's audit insert another index entry, and a plain
+ * CREATE INDEX in a migration would hold up audit inserts (so refreshes) while it is built on a
+ * large table. Deep pages pay instead (`at < before` skips the newer rows). Subjects are stored
+ * escaped (text-escape.ts): the caller passes `encodeText(subject)`.
+ */
+export function recentAuditStatement(S: string, filters: { subject: boolean; before: boolean; types: boolean }): string {
+  const where: string[] = []
+  let n = 0
+  if (filters.subject) where.push(`subject = $${++n}`)
+  if (filters.before) where.push(`at < $${++n}::bigint`)
+  if (filters.types) where.push(`event->>'type' = ANY($${++n}::text[])`)
+  return `SELECT event::text AS event FROM ${S}.audit ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${++n}`
+}
+
 /** The statements on the tables of the schema `S` (a quoted identifier). */
 export function sessionStatements(S: string) {
   return {

@@ -20,14 +20,14 @@
  */
 import type { Pool, PoolClient, QueryResultRow } from 'pg'
 import { ConfigInvalid, StoreUnavailable } from '../../errors.ts'
-import { checkPasswordHash, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
+import { checkPasswordHash, checkUserChanges, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
 import type { UserRecord, UserStore, UserSummary } from '../../users/user-store.ts'
 import { unavailable } from './errors.ts'
 import { checkPool } from './options.ts'
 import { checkSchema, createSchemaIfMissing, inMigrationTransaction, quoteIdent } from './schema.ts'
 
 /** The version of the user table schema this release records in `<schema>.users_meta`. */
-export const POSTGRES_USERS_SCHEMA_VERSION = 1
+export const POSTGRES_USERS_SCHEMA_VERSION = 2
 
 export interface PostgresUserStoreOptions {
   /** The application's pool (the session store's). The store borrows connections and never ends it. */
@@ -56,6 +56,11 @@ function userMigrations(s: string): readonly string[] {
        created_at    bigint NOT NULL,
        updated_at    bigint NOT NULL
      )`,
+    // 2: the admin console's flags. Existing rows read as ordinary, enabled users. A constant
+    // default makes ADD COLUMN a catalogue change (PostgreSQL 11+): no table rewrite, no long lock.
+    `ALTER TABLE ${s}.users
+       ADD COLUMN IF NOT EXISTS admin    boolean NOT NULL DEFAULT false,
+       ADD COLUMN IF NOT EXISTS disabled boolean NOT NULL DEFAULT false`,
   ]
 }
 
@@ -63,6 +68,8 @@ interface PgSummaryRow extends QueryResultRow {
   username: string
   created_at: string | number
   updated_at: string | number
+  admin: boolean
+  disabled: boolean
 }
 
 interface PgUserRow extends PgSummaryRow {
@@ -70,6 +77,10 @@ interface PgUserRow extends PgSummaryRow {
 }
 
 // ---- rows and options ----------------------------------------------------------------------
+
+function summaryFromRow(row: PgSummaryRow): UserSummary {
+  return { username: row.username, createdAt: toNumber(row.created_at), updatedAt: toNumber(row.updated_at), admin: row.admin === true, disabled: row.disabled === true }
+}
 
 /** int8 arrives as a decimal string (exact); the values were safe integers when written. */
 function toNumber(value: string | number): number {
@@ -112,13 +123,18 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
   const metaName = `${S}.users_meta`
 
   const sql = {
-    insert: `INSERT INTO ${S}.users (username, password_hash, created_at, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING`,
-    select: `SELECT username, password_hash, created_at, updated_at FROM ${S}.users WHERE username = $1`,
+    insert: `INSERT INTO ${S}.users (username, password_hash, created_at, updated_at, admin, disabled) VALUES ($1, $2, $3, $4, $5, $6)
+      ON CONFLICT (username) DO NOTHING`,
+    select: `SELECT username, password_hash, created_at, updated_at, admin, disabled FROM ${S}.users WHERE username = $1`,
     update: `UPDATE ${S}.users SET password_hash = $2, updated_at = $3 WHERE username = $1`,
+    // NULL keeps a flag as stored: one statement whichever flags are given.
+    updateFlags: `UPDATE ${S}.users SET admin = coalesce($2::boolean, admin), disabled = coalesce($3::boolean, disabled), updated_at = $4
+      WHERE username = $1`,
     remove: `DELETE FROM ${S}.users WHERE username = $1`,
     // The column's collation is "C" already; saying it again keeps the order if a DBA altered it.
-    list: `SELECT username, created_at, updated_at FROM ${S}.users ORDER BY username COLLATE "C"`,
+    list: `SELECT username, created_at, updated_at, admin, disabled FROM ${S}.users ORDER BY username COLLATE "C"`,
     count: `SELECT count(*)::text AS n FROM ${S}.users`,
+    countAdmins: `SELECT count(*)::text AS n FROM ${S}.users WHERE admin AND NOT disabled`,
   }
 
   async function run<T>(op: string, work: () => Promise<T>): Promise<T> {
@@ -168,7 +184,7 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
     createUser: (user) =>
       run('createUser', async () => {
         const u = checkUserRecord(user)
-        const result = await pool.query(sql.insert, [u.username, u.passwordHash, u.createdAt, u.updatedAt])
+        const result = await pool.query(sql.insert, [u.username, u.passwordHash, u.createdAt, u.updatedAt, u.admin, u.disabled])
         return result.rowCount === 1
       }),
 
@@ -177,7 +193,7 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
         if (!isStorableUsername(username)) return undefined
         const [row] = (await pool.query<PgUserRow>(sql.select, [username])).rows
         if (row === undefined) return undefined
-        return { username: row.username, passwordHash: row.password_hash, createdAt: toNumber(row.created_at), updatedAt: toNumber(row.updated_at) }
+        return { ...summaryFromRow(row), passwordHash: row.password_hash }
       }),
 
     updatePassword: (username, passwordHash, now) =>
@@ -186,6 +202,14 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
         const at = checkUserTime('now', now)
         if (!isStorableUsername(username)) return false
         return (await pool.query(sql.update, [username, hash, at])).rowCount === 1
+      }),
+
+    updateUser: (username, changes, now) =>
+      run('updateUser', async () => {
+        const c = checkUserChanges(changes)
+        const at = checkUserTime('now', now)
+        if (!isStorableUsername(username)) return false
+        return (await pool.query(sql.updateFlags, [username, c.admin ?? null, c.disabled ?? null, at])).rowCount === 1
       }),
 
     deleteUser: (username) =>
@@ -197,12 +221,18 @@ export async function createPostgresUserStore(options: PostgresUserStoreOptions)
     listUsers: () =>
       run('listUsers', async (): Promise<UserSummary[]> => {
         const { rows } = await pool.query<PgSummaryRow>(sql.list)
-        return rows.map((row) => ({ username: row.username, createdAt: toNumber(row.created_at), updatedAt: toNumber(row.updated_at) }))
+        return rows.map(summaryFromRow)
       }),
 
     countUsers: () =>
       run('countUsers', async () => {
         const { rows } = await pool.query<{ n: string }>(sql.count)
+        return Number(rows[0]?.n ?? 0)
+      }),
+
+    countAdmins: () =>
+      run('countAdmins', async () => {
+        const { rows } = await pool.query<{ n: string }>(sql.countAdmins)
         return Number(rows[0]?.n ?? 0)
       }),
   }

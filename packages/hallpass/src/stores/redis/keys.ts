@@ -7,6 +7,7 @@
  * | `hp:{s:<sid>}`                   | hash       | the session | one session record                      |
  * | `hp:{u:<subj>}:sessions`         | sorted set | the subject | session ids by `createdAt`              |
  * | `hp:{u:<subj>}:audit`            | list       | the subject | audit events, newest first, capped 1000 |
+ * | `hp:{audit}:recent`              | stream     | recent      | every subject's events, capped 10,000   |
  * | `hp:{feed}:revocations`          | stream     | the feed    | revocation feed; position = stream id   |
  * | `hp:{feed}:sids`, `hp:{feed}:exp` | hash, zset | the feed    | sid → stream id (dedup), sid by `exp`   |
  * | `hp:{feed}:epoch`, `hp:{feed}:head` | strings  | the feed    | feed epoch; newest stream id given out  |
@@ -49,6 +50,7 @@ export function sessionKeys(prefix: string) {
     index: (subject: string): string => `${prefix}{${subjectTag(subject)}}:sessions`,
     indexByTag: (tag: string): string => `${prefix}{${tag}}:sessions`,
     audit: (subject: string): string => `${prefix}{${subjectTag(subject)}}:audit`,
+    recentAudit: `${prefix}{audit}:recent`,
     feed: `${prefix}{feed}:revocations`,
     feedSids: `${prefix}{feed}:sids`,
     feedExp: `${prefix}{feed}:exp`,

@@ -208,6 +208,21 @@ return 1
 `,
 )
 
+/**
+ * KEYS[1] the recent-audit stream. ARGV: cap, event, event, … (oldest first). One stream entry
+ * (field `e`) per event, the stream trimmed to exactly `cap` entries: the oldest go first. Ids
+ * come from the server's clock and never go backwards, so they order the entries as written.
+ */
+export const recentAuditAppendScript = defineScript(
+  'appendRecentAudit',
+  `
+for i = 2, #ARGV do
+  redis.call('XADD', KEYS[1], 'MAXLEN', ARGV[1], '*', 'e', ARGV[i])
+end
+return 1
+`,
+)
+
 /** KEYS[1] subject index. Returns {member, score, …}, newest first. */
 export const listIndexScript = defineScript('listSessions', `return redis.call('ZREVRANGE', KEYS[1], 0, -1, 'WITHSCORES')`)
 

@@ -30,6 +30,8 @@
  * - An audit append that follows a change which took effect never fails the call: it is
  *   reported to `onError` (a caller told "failed" would retry a rotation that happened, and be
  *   revoked for reuse). So a fault between the two steps loses an audit entry, never a change.
+ * - Every audit append also goes to the recent-audit stream (listRecentAudit), on a slot of its
+ *   own, in the same round trip; that append never fails a call (audit-trail.ts).
  * - creation: index first, then the session, then the audit entry, so a session is never
  *   missing from its subject's index (which `revokeSubjectSessions` relies on); an index entry
  *   left by a crash points nowhere and is pruned.
@@ -48,6 +50,7 @@ import type {
 } from '../../session/store.ts'
 import { compareFeedCursors } from '../../session/feed-cursor.ts'
 import type { AuditEvent, SessionRecord } from '../../session/types.ts'
+import { checkRecentAuditQuery } from '../internal/recent-audit.ts'
 import { deviceUpdate } from '../internal/rows.ts'
 import { checkNumbers, checkRecord, deviceFields, json, num, parseJsonString, parseRecord, serializeRecord } from './codec.ts'
 import { createAuditTrail } from './audit-trail.ts'
@@ -246,6 +249,8 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
     appendAudit: (event) => guard('appendAudit', () => auditTrail.append(event.subject, [event])),
 
     listAudit: (subject, limit) => guard('listAudit', () => auditTrail.list(subject, limit)),
+
+    listRecentAudit: (options) => guard('listRecentAudit', () => auditTrail.listRecent(checkRecentAuditQuery(options))),
 
     readRevocations: (cursor, limit, minExp) => guard('readRevocations', () => feed.read(cursor, limit, minExp)),
 

@@ -8,8 +8,12 @@
  *
  * | key                      | type       | slot      | holds                                              |
  * | ------------------------ | ---------- | --------- | -------------------------------------------------- |
- * | `hp:{u:<name>}:user`     | hash       | the user  | `username`, `passwordHash`, `createdAt`, `updatedAt` |
+ * | `hp:{u:<name>}:user`     | hash       | the user  | `username`, `passwordHash`, `createdAt`, `updatedAt`, `admin`, `disabled` |
  * | `hp:{users}`             | sorted set | the index | every username, score 0 (so ordered by its bytes)  |
+ *
+ * `admin` and `disabled` are `1` or `0`. Redis has no schema to migrate: a hash written before
+ * the flags existed has neither field and reads as an ordinary, enabled user (absent = false);
+ * any other value is a corrupt record. `updateUser` writes only the fields it is given.
  *
  * `<name>` is the session store's subject encoding (`subjectTag` in keys.ts): base64url of the
  * UTF-8 name, or of its SHA-256 when long, so no name can break out of the hash tag (Redis
@@ -30,7 +34,7 @@
  * name re-adds it, so once the operations have finished every user is in the index.
  */
 import { ConfigInvalid, StoreUnavailable } from '../../errors.ts'
-import { checkPasswordHash, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
+import { checkPasswordHash, checkUserChanges, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
 import type { UserRecord, UserStore, UserSummary } from '../../users/user-store.ts'
 import { asArray, asString, evalScript, toStoreError, type Commands } from './commands.ts'
 import { checkKeyPrefix, subjectTag } from './keys.ts'
@@ -47,10 +51,11 @@ export interface RedisUserStoreOptions {
 /** Names read from the index per round trip, and hashes fetched concurrently. */
 const PAGE = 256
 
-/** KEYS[1] user hash. ARGV: username, passwordHash, createdAt, updatedAt. 1 when written, 0 when the user exists. */
+/** KEYS[1] user hash. ARGV: username, passwordHash, createdAt, updatedAt, admin, disabled. 1 when written, 0 when the user exists. */
 const createUserScript = defineScript('createUser', `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'username', ARGV[1], 'passwordHash', ARGV[2], 'createdAt', ARGV[3], 'updatedAt', ARGV[4])
+redis.call('HSET', KEYS[1], 'username', ARGV[1], 'passwordHash', ARGV[2], 'createdAt', ARGV[3], 'updatedAt', ARGV[4],
+  'admin', ARGV[5], 'disabled', ARGV[6])
 return 1
 `)
 
@@ -60,6 +65,23 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'passwordHash', ARGV[1], 'updatedAt', ARGV[2])
 return 1
 `)
+
+/**
+ * KEYS[1] user hash. ARGV: admin, disabled ('1', '0', or '' to keep the stored value), updatedAt.
+ * 1 when written, 0 when there is no such user (nothing is created).
+ */
+const updateUserScript = defineScript('updateUser', `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'updatedAt', ARGV[3])
+if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'admin', ARGV[1]) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'disabled', ARGV[2]) end
+return 1
+`)
+
+/** A flag as the scripts take it: '1', '0', or '' (left out: keep the stored value). */
+function flagArg(value: boolean | undefined): string {
+  return value === undefined ? '' : value ? '1' : '0'
+}
 
 // ---- the store ------------------------------------------------------------------------------
 
@@ -113,16 +135,16 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
       // Names come back decoded as UTF-8; a member that is not UTF-8 (written by someone else)
       // would decode to a string sorting before itself, and the next page would start on it again.
       if (names.length > 0 && names[0] === previous) throw new StoreUnavailable('redis user index is corrupt')
-      const fields = await Promise.all(names.map((name) => client.call('HMGET', userKey(name), 'username', 'createdAt', 'updatedAt')))
+      const fields = await Promise.all(names.map((name) => client.call('HMGET', userKey(name), 'username', 'createdAt', 'updatedAt', 'admin', 'disabled')))
       const missing: string[] = []
       names.forEach((name, i) => {
-        const [stored, createdAt, updatedAt] = asArray(fields[i])
+        const [stored, createdAt, updatedAt, admin, disabled] = asArray(fields[i])
         if (stored === null || stored === undefined) {
           missing.push(name)
           return
         }
         if (asString(stored) !== name) throw new StoreUnavailable('redis user record is corrupt')
-        out.push({ username: name, createdAt: parseTime(createdAt), updatedAt: parseTime(updatedAt) })
+        out.push({ username: name, createdAt: parseTime(createdAt), updatedAt: parseTime(updatedAt), admin: parseFlag(admin), disabled: parseFlag(disabled) })
       })
       await Promise.all(missing.map(unindex))
       if (names.length < PAGE) return out
@@ -135,7 +157,14 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
     createUser: (user) =>
       guard('createUser', async () => {
         const u = checkUserRecord(user)
-        const created = await evalScript(client, createUserScript, [userKey(u.username)], [u.username, u.passwordHash, String(u.createdAt), String(u.updatedAt)])
+        const created = await evalScript(client, createUserScript, [userKey(u.username)], [
+          u.username,
+          u.passwordHash,
+          String(u.createdAt),
+          String(u.updatedAt),
+          flagArg(u.admin),
+          flagArg(u.disabled),
+        ])
         await client.call('ZADD', indexKey, 0, u.username)
         return created === 1
       }),
@@ -143,13 +172,20 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
     getUser: (username) =>
       guard('getUser', async (): Promise<UserRecord | undefined> => {
         if (!isStorableUsername(username)) return undefined
-        const values = asArray(await client.call('HMGET', userKey(username), 'username', 'passwordHash', 'createdAt', 'updatedAt'))
+        const values = asArray(await client.call('HMGET', userKey(username), 'username', 'passwordHash', 'createdAt', 'updatedAt', 'admin', 'disabled'))
         if (values.every((v) => v === null || v === undefined)) return undefined
-        const [stored, passwordHash, createdAt, updatedAt] = values
+        const [stored, passwordHash, createdAt, updatedAt, admin, disabled] = values
         if (stored === null || stored === undefined || asString(stored) !== username || passwordHash === null || passwordHash === undefined) {
           throw new StoreUnavailable('redis user record is corrupt')
         }
-        return { username, passwordHash: asString(passwordHash), createdAt: parseTime(createdAt), updatedAt: parseTime(updatedAt) }
+        return {
+          username,
+          passwordHash: asString(passwordHash),
+          createdAt: parseTime(createdAt),
+          updatedAt: parseTime(updatedAt),
+          admin: parseFlag(admin),
+          disabled: parseFlag(disabled),
+        }
       }),
 
     updatePassword: (username, passwordHash, now) =>
@@ -158,6 +194,14 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
         const at = checkUserTime('now', now)
         if (!isStorableUsername(username)) return false
         return (await evalScript(client, updatePasswordScript, [userKey(username)], [hash, String(at)])) === 1
+      }),
+
+    updateUser: (username, changes, now) =>
+      guard('updateUser', async () => {
+        const c = checkUserChanges(changes)
+        const at = checkUserTime('now', now)
+        if (!isStorableUsername(username)) return false
+        return (await evalScript(client, updateUserScript, [userKey(username)], [flagArg(c.admin), flagArg(c.disabled), String(at)])) === 1
       }),
 
     deleteUser: (username) =>
@@ -171,10 +215,20 @@ export function createRedisUserStore(options: RedisUserStoreOptions): UserStore 
     listUsers: () => guard('listUsers', scan),
 
     countUsers: () => guard('countUsers', async () => (await scan()).length),
+
+    countAdmins: () => guard('countAdmins', async () => (await scan()).filter((u) => u.admin && !u.disabled).length),
   }
 }
 
 // ---- replies ----------------------------------------------------------------------------------
+
+/** '1' or '0'; absent in a hash written before the flags existed, which reads as false. */
+function parseFlag(value: unknown): boolean {
+  if (value === null || value === undefined) return false
+  const text = asString(value)
+  if (text !== '1' && text !== '0') throw new StoreUnavailable('redis user record is corrupt')
+  return text === '1'
+}
 
 function parseTime(value: unknown): number {
   const n = value === null || value === undefined ? NaN : Number(asString(value))

@@ -17,12 +17,12 @@
  */
 import type Database from 'better-sqlite3'
 import { ConfigInvalid, StoreUnavailable } from '../../errors.ts'
-import { checkPasswordHash, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
+import { checkPasswordHash, checkUserChanges, checkUserRecord, checkUserTime, isStorableUsername } from '../../users/user-record.ts'
 import type { UserRecord, UserStore, UserSummary } from '../../users/user-store.ts'
 import { toStoreError } from './errors.ts'
 
 /** The version of the user table schema this release writes to `hallpass_users_meta`. */
-export const SQLITE_USERS_SCHEMA_VERSION = 1
+export const SQLITE_USERS_SCHEMA_VERSION = 2
 
 export interface SqliteUserStoreOptions {
   /** The open better-sqlite3 connection the session store uses. The user store never closes it. */
@@ -44,6 +44,10 @@ const USER_MIGRATIONS: readonly string[] = [
      id      INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
      version INTEGER NOT NULL
    ) STRICT;`,
+  // 2: the admin console's flags. Rows written before them read as ordinary, enabled users
+  // (DEFAULT 0); the CHECK keeps anything but 0 and 1 out, so a row cannot mean "maybe".
+  `ALTER TABLE hallpass_users ADD COLUMN admin    INTEGER NOT NULL DEFAULT 0 CHECK (admin IN (0, 1));
+   ALTER TABLE hallpass_users ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1));`,
 ]
 
 interface UserRow {
@@ -51,6 +55,19 @@ interface UserRow {
   readonly password_hash: string
   readonly created_at: number
   readonly updated_at: number
+  readonly admin: number
+  readonly disabled: number
+}
+
+type SummaryRow = Omit<UserRow, 'password_hash'>
+
+function summaryFromRow(row: SummaryRow): UserSummary {
+  return { username: row.username, createdAt: row.created_at, updatedAt: row.updated_at, admin: row.admin === 1, disabled: row.disabled === 1 }
+}
+
+/** A flag as bound: 1 or 0, or NULL for "keep the stored value" (updateUser's COALESCE). */
+function flagParam(value: boolean | undefined): number | null {
+  return value === undefined ? null : value ? 1 : 0
 }
 
 // ---- migration ------------------------------------------------------------------------------
@@ -94,18 +111,24 @@ function prepareStatements(db: Database.Database) {
   // safeIntegers(false): numbers come back as numbers even on a connection the caller switched
   // to BigInt mode (timestamps are safe integers by construction).
   return {
-    insert: db.prepare<[string, string, number, number]>(
-      'INSERT INTO hallpass_users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (username) DO NOTHING',
+    insert: db.prepare<[string, string, number, number, number, number]>(
+      `INSERT INTO hallpass_users (username, password_hash, created_at, updated_at, admin, disabled) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (username) DO NOTHING`,
     ),
     select: db
-      .prepare<[string], UserRow>('SELECT username, password_hash, created_at, updated_at FROM hallpass_users WHERE username = ?')
+      .prepare<[string], UserRow>('SELECT username, password_hash, created_at, updated_at, admin, disabled FROM hallpass_users WHERE username = ?')
       .safeIntegers(false),
     update: db.prepare<[string, number, string]>('UPDATE hallpass_users SET password_hash = ?, updated_at = ? WHERE username = ?'),
+    // NULL keeps a flag as stored: one statement whichever flags are given, atomic on its own.
+    updateFlags: db.prepare<[number | null, number | null, number, string]>(
+      'UPDATE hallpass_users SET admin = coalesce(?, admin), disabled = coalesce(?, disabled), updated_at = ? WHERE username = ?',
+    ),
     remove: db.prepare<[string]>('DELETE FROM hallpass_users WHERE username = ?'),
     list: db
-      .prepare<[], Omit<UserRow, 'password_hash'>>('SELECT username, created_at, updated_at FROM hallpass_users ORDER BY username')
+      .prepare<[], SummaryRow>('SELECT username, created_at, updated_at, admin, disabled FROM hallpass_users ORDER BY username')
       .safeIntegers(false),
     count: db.prepare<[], number>('SELECT count(*) FROM hallpass_users').pluck().safeIntegers(false),
+    countAdmins: db.prepare<[], number>('SELECT count(*) FROM hallpass_users WHERE admin = 1 AND disabled = 0').pluck().safeIntegers(false),
   }
 }
 
@@ -158,7 +181,7 @@ export function createSqliteUserStore(options: SqliteUserStoreOptions): UserStor
     createUser: (user) =>
       attempt('createUser', () => {
         const u = checkUserRecord(user)
-        return sql.insert.run(u.username, u.passwordHash, u.createdAt, u.updatedAt).changes === 1
+        return sql.insert.run(u.username, u.passwordHash, u.createdAt, u.updatedAt, u.admin ? 1 : 0, u.disabled ? 1 : 0).changes === 1
       }),
 
     getUser: (username) =>
@@ -166,7 +189,7 @@ export function createSqliteUserStore(options: SqliteUserStoreOptions): UserStor
         if (!isStorableUsername(username)) return undefined
         const row = sql.select.get(username)
         if (row === undefined) return undefined
-        return { username: row.username, passwordHash: row.password_hash, createdAt: row.created_at, updatedAt: row.updated_at }
+        return { ...summaryFromRow(row), passwordHash: row.password_hash }
       }),
 
     updatePassword: (username, passwordHash, now) =>
@@ -177,17 +200,24 @@ export function createSqliteUserStore(options: SqliteUserStoreOptions): UserStor
         return sql.update.run(hash, at, username).changes === 1
       }),
 
+    updateUser: (username, changes, now) =>
+      attempt('updateUser', () => {
+        const c = checkUserChanges(changes)
+        const at = checkUserTime('now', now)
+        if (!isStorableUsername(username)) return false
+        return sql.updateFlags.run(flagParam(c.admin), flagParam(c.disabled), at, username).changes === 1
+      }),
+
     deleteUser: (username) =>
       attempt('deleteUser', () => {
         if (!isStorableUsername(username)) return false
         return sql.remove.run(username).changes === 1
       }),
 
-    listUsers: () =>
-      attempt('listUsers', (): UserSummary[] =>
-        sql.list.all().map((row) => ({ username: row.username, createdAt: row.created_at, updatedAt: row.updated_at })),
-      ),
+    listUsers: () => attempt('listUsers', (): UserSummary[] => sql.list.all().map(summaryFromRow)),
 
     countUsers: () => attempt('countUsers', () => sql.count.get() ?? 0),
+
+    countAdmins: () => attempt('countAdmins', () => sql.countAdmins.get() ?? 0),
   }
 }
