@@ -134,9 +134,9 @@ export async function startHallpass(env: Record<string, string> = {}, listen: { 
       const cliChild = spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd: ROOT, env: serverEnv, stdio: ['pipe', 'pipe', 'pipe'] })
       let out = ''
       let err = ''
-      cliChild.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')))
-      cliChild.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')))
-      cliChild.stdin!.end(stdin ?? '')
+      cliChild.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')))
+      cliChild.stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')))
+      cliChild.stdin.end(stdin ?? '')
       const [code] = (await once(cliChild, 'exit')) as [number | null]
       assert.equal(code, 0, `hallpass ${args.join(' ')} failed: ${err}`)
       return out
