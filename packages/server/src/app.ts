@@ -11,11 +11,14 @@ import type { ServerContext } from './context.ts'
 import { bearerFailure, BROWSER_HEADER, EXPOSED_HEADERS } from 'hallpass/http'
 import { handleError, REALM, sendTokenError } from './errors.ts'
 import { registerAccountRoutes } from './routes/account.ts'
+import { registerAdminRoutes } from './routes/admin.ts'
 import { registerDiscoveryRoutes } from './routes/discovery.ts'
 import { registerHealthRoutes } from './routes/health.ts'
 import { registerOAuthRoutes } from './routes/oauth.ts'
 import { FEED_STREAM_DEFAULTS, registerRevocationFeed, type FeedStreamLimits } from './routes/revocation-feed.ts'
+import { registerSessionEvents } from './routes/session-events.ts'
 import { registerTokenEndpoints } from './routes/token-endpoints.ts'
+import { registerPages } from './pages.ts'
 import { registerBrowserMode } from './browser-transport.ts'
 import { SECURITY_HEADERS } from './security-headers.ts'
 
@@ -84,7 +87,7 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
       allowedHeaders: ['authorization', 'content-type', BROWSER_HEADER],
       // The client reads the server's clock, the error code and when to retry.
       exposedHeaders: [...EXPOSED_HEADERS],
-      methods: ['GET', 'POST', 'DELETE'],
+      methods: ['GET', 'POST', 'PATCH', 'DELETE'],
       maxAge: 600,
     })
   }
@@ -136,5 +139,8 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
   registerOAuthRoutes(app, ctx)
   registerRevocationFeed(app, ctx, { ...FEED_STREAM_DEFAULTS, ...options.revocationFeed })
   registerHealthRoutes(app, ctx)
+  registerSessionEvents(app, ctx)
+  registerAdminRoutes(app, ctx)
+  if (config.ui && !registerPages(app)) app.log.warn('the pages are not built (npm run build): /, /admin and /debugger answer 404')
   return app
 }

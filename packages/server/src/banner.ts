@@ -2,7 +2,7 @@
 // that work as printed (each reads the tokens of the previous step from shell variables).
 import type { Runtime } from './runtime.ts'
 
-export function formatBanner(runtime: Runtime, listening: string, demoPassword: string | undefined): string {
+export function formatBanner(runtime: Runtime, listening: string, demoPassword: string | undefined, pages = false): string {
   const { config } = runtime.context
   const base = config.issuer
   const store = runtime.storeKind === 'sqlite' ? `sqlite (${config.databaseUrl.slice('sqlite:'.length)})` : runtime.storeKind
@@ -13,6 +13,7 @@ export function formatBanner(runtime: Runtime, listening: string, demoPassword: 
   ]
   const lines = [
     '',
+    ...(pages ? [`Open ${base}/ to sign in and watch your session live (also ${base}/admin and ${base}/debugger)`, ''] : []),
     `hallpass is listening on ${listening}`,
     `  issuer      ${base}`,
     `  JWKS        ${base}/.well-known/jwks.json`,

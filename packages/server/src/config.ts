@@ -65,6 +65,8 @@ export interface ServerConfig {
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
   /** Create a demo user on first start (zero-config mode). */
   readonly demoUser: boolean
+  /** Serve the pages: sign-in and devices at `/`, `/admin`, `/debugger`. */
+  readonly ui: boolean
 }
 
 const DURATION_FIELDS = {
@@ -142,6 +144,7 @@ export const CONFIG_FILE_SCHEMA = {
     bodyLimitBytes: { type: 'integer', minimum: 1024, maximum: 1_048_576 },
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     demoUser: { type: 'boolean' },
+    ui: { type: 'boolean' },
   },
 } as const
 
@@ -184,6 +187,7 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, EnvironmentVariable>
   HALLPASS_LOG_LEVEL: { field: 'logLevel', kind: 'string', help: 'fatal, error, warn, info (default), debug, trace or silent. Logs are JSON on stdout.' },
   HALLPASS_DEMO_USER: { field: 'demoUser', kind: 'boolean', help: 'On first start with an empty user table, create the user "demo" and print its password (default true).' },
   HALLPASS_COOKIES: { field: 'cookies.enabled', kind: 'boolean', help: 'Browser mode: the refresh token in a __Host- cookie for clients that ask (default true).' },
+  HALLPASS_UI: { field: 'ui', kind: 'boolean', help: 'Serve the pages: sign-in and your devices at /, the admin console at /admin, the token debugger at /debugger (default true).' },
   HALLPASS_COOKIE_SECURE: { field: 'cookies.secure', kind: 'boolean', help: 'Mark the cookie Secure (default true; browsers accept it on http://localhost).' },
 })
 
@@ -278,6 +282,7 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
     bodyLimitBytes: (input.bodyLimitBytes as number | undefined) ?? 16_384,
     logLevel: (input.logLevel as ServerConfig['logLevel'] | undefined) ?? 'info',
     demoUser: (input.demoUser as boolean | undefined) ?? true,
+    ui: (input.ui as boolean | undefined) ?? true,
   }
   if (config.cookies.name.startsWith('__Host-') && !config.cookies.secure) {
     throw new ConfigInvalid('cookies.secure', 'must be true for a __Host- cookie (RFC 6265bis §4.1.3.2)')

@@ -18,7 +18,7 @@ declare module 'fastify' {
   }
 }
 
-type ProblemName = OAuthErrorName | 'unauthorized' | 'not_found' | 'rate_limited' | 'forbidden'
+type ProblemName = OAuthErrorName | 'unauthorized' | 'not_found' | 'rate_limited' | 'forbidden' | 'conflict'
 
 /** Thrown inside route handlers to answer with a specific error. */
 export class HttpProblem extends Error {

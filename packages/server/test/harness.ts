@@ -496,3 +496,25 @@ export function rawJsonBody(raw: string): Json {
     return undefined
   }
 }
+
+/**
+ * Sends `payload` (a raw HTTP request) `count` times, each connection reset after a varying
+ * number of event-loop turns (`i % spread`) so the resets land inside the route's awaits.
+ */
+export async function resetStorm(port: number, payload: string, count: number, spread = 10): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await new Promise<void>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.write(payload)
+        let hops = i % spread
+        const reset = (): void => {
+          if (hops-- > 0) return void setImmediate(reset)
+          socket.resetAndDestroy()
+          resolve()
+        }
+        reset()
+      })
+      socket.on('error', () => resolve())
+    })
+  }
+}

@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { request, type IncomingMessage } from 'node:http'
-import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
 import Database from 'better-sqlite3'
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS, FEED_EXP_MARGIN_SECONDS, type SessionStore } from 'hallpass'
-import { assertError, CLIENT_ID, CLIENT_SECRET, metricValue, openSse, startServer, STORE_KINDS, storeSkipReason, type TestServer } from './harness.ts'
+import { assertError, CLIENT_ID, CLIENT_SECRET, metricValue, openSse, startServer, STORE_KINDS, storeSkipReason, type TestServer, resetStorm } from './harness.ts'
 
 const skips = new Map(await Promise.all(STORE_KINDS.map(async (kind) => [kind, await storeSkipReason(kind)] as const)))
 
@@ -131,22 +130,8 @@ for (const kind of STORE_KINDS) {
       const cursor = await server.ctx.sessions.store.headCursor()
       const payload = `GET /auth/revocations HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nLast-Event-ID: ${cursor}\r\n\r\n`
       // More resets than there are slots: a single leaked slot per reset would exhaust them.
-      for (let i = 0; i < 300; i++) {
-        await new Promise<void>((resolve) => {
-          const socket = connect(server.port, '127.0.0.1', () => {
-            socket.write(payload)
-            // Reset after a varying number of event-loop turns, to land inside the store read.
-            let hops = i % 6
-            const reset = (): void => {
-              if (hops-- > 0) return void setImmediate(reset)
-              socket.resetAndDestroy()
-              resolve()
-            }
-            reset()
-          })
-          socket.on('error', () => resolve())
-        })
-      }
+      // Resets after a varying number of event-loop turns land inside the route's awaits.
+      await resetStorm(server.port, payload, 300, 6)
       await until(() => server.ctx.feedSlots.size === 0, 'every slot given back')
       await until(async () => (await server.metric('hallpass_feed_subscribers')) === 0, 'the subscriber gauge at 0')
       assert.equal(server.ctx.feed.size, 0, 'no sink left in the hub')

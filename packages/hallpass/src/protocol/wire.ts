@@ -14,6 +14,19 @@ export const ENDPOINTS = Object.freeze({
   sessions: '/auth/sessions',
   me: '/auth/me',
   revocations: '/auth/revocations',
+  /** Server-Sent Events about the caller's own session (`revoked`), for pages that must sign out at once. */
+  events: '/auth/events',
+})
+
+/** The admin console's API (bearer token of a user with the admin role). */
+export const ADMIN_ENDPOINTS = Object.freeze({
+  overview: '/admin/api/overview',
+  keys: '/admin/api/keys',
+  rotate: '/admin/api/keys/rotate',
+  users: '/admin/api/users',
+  sessions: '/admin/api/sessions',
+  audit: '/admin/api/audit',
+  revocations: '/admin/api/revocations',
 })
 
 /** Sent as `X-Hallpass-Client: browser`: refresh token in the `__Host-` cookie, not the body. */

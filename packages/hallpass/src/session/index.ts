@@ -4,7 +4,7 @@
  * The session domain: `SessionManager`, the `SessionStore` interface stores implement, and the
  * key manager that keeps signing keys in the store.
  */
-export { createKeyManager, type KeyManager, type KeyManagerOptions } from './key-manager.ts'
+export { createKeyManager, type KeyManager, type KeyManagerOptions, type KeyScheduleEntry } from './key-manager.ts'
 export {
   createSessionManager,
   revocationExpAt,

@@ -22,6 +22,7 @@ import {
   type JwsKey,
   type Keyring,
   type KeyringEntry,
+  type KeyState,
 } from '../engine/index.ts'
 import { decryptWithKek, encryptWithKek, type EncryptedBlob } from './key-encryption.ts'
 import type { SessionStore } from './store.ts'
@@ -52,6 +53,21 @@ export interface KeyManager {
   maintain(): Promise<void>
   /** Schedules a new key now, to activate after `activateInSeconds` (default: the publish lead). */
   rotate(options?: { activateInSeconds?: number }): Promise<void>
+  /** Every stored key with its state and schedule (epoch ms), oldest first: for operators. */
+  describe(): KeyScheduleEntry[]
+}
+
+export interface KeyScheduleEntry {
+  readonly kid: string
+  readonly alg: JwsAlgorithm
+  readonly state: KeyState
+  readonly createdAt: number
+  /** When it signs (or signed) from. */
+  readonly activateAt: number
+  /** When the next key took or takes over; undefined while none is scheduled. */
+  readonly retireAt: number | undefined
+  /** When it leaves the JWKS (every token it signed has expired); undefined while not retiring. */
+  readonly dropAt: number | undefined
 }
 
 interface StoredKey {
@@ -192,6 +208,16 @@ export async function createKeyManager(options: KeyManagerOptions): Promise<KeyM
       return cached!.validUntil
     },
     maintain: () => update(schedule),
+    describe: () => {
+      const now = options.now()
+      const keys = [...doc.keys].sort((a, b) => a.activateAt - b.activateAt)
+      const activeIndex = keys.findLastIndex((k) => k.activateAt <= now)
+      return keys.map((stored, i): KeyScheduleEntry => {
+        const retireAt = keys[i + 1]?.activateAt
+        const state: KeyState = i === activeIndex ? 'active' : i < activeIndex ? 'retired' : 'next'
+        return { kid: stored.kid, alg: stored.alg, state, createdAt: stored.createdAt, activateAt: stored.activateAt, retireAt, dropAt: retireAt === undefined ? undefined : retireAt + options.retainSeconds * 1000 }
+      })
+    },
     rotate: async (rotateOptions: { activateInSeconds?: number } = {}) => {
       const lead = rotateOptions.activateInSeconds ?? options.publishLeadSeconds
       if (typeof lead !== 'number' || !Number.isFinite(lead) || lead < 0) throw new ConfigInvalid('activateInSeconds', 'must be a non-negative number')

@@ -67,7 +67,7 @@ async function run(args: ParsedArgs, context: CommandContext): Promise<number> {
   const demoPassword = await createDemoUserOnce(runtime)
   // The banner is for people, the logs (JSON on stdout) for machines: the banner, and the demo
   // password in it, go to stderr in one write, never between log lines.
-  context.stderr(formatBanner(runtime, listening, demoPassword))
+  context.stderr(formatBanner(runtime, listening, demoPassword, app.hasRoute({ method: 'GET', url: '/admin' })))
   return waitForShutdown(app, runtime)
 }
 
