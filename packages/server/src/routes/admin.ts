@@ -265,6 +265,8 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: ServerContext): v
   // The live revocation feed, for the console (read with fetch: it needs the bearer header).
   app.get(ADMIN_ENDPOINTS.revocations, options, async (request, reply) => {
     await authenticateAdmin(ctx, request)
+    // A hub that cannot read the store would hold the stream open and say nothing.
+    if (!ctx.feed.healthy) throw new HttpProblem(503, 'temporarily_unavailable', 'Revocations cannot be followed right now', { 'retry-after': '5' })
     const slot = ctx.feedSlots.acquire(request.ip)
     if (typeof slot === 'string') throw new HttpProblem(503, 'temporarily_unavailable', 'Too many event streams', { 'retry-after': '5' })
     const raw = reply.raw

@@ -14,6 +14,8 @@ const HEARTBEAT_MS = 15_000
 export function registerSessionEvents(app: FastifyInstance, ctx: ServerContext): void {
   app.get(ENDPOINTS.events, { config: { errors: 'resource' } }, async (request, reply) => {
     const { claims } = await authenticateUser(ctx, request)
+    // A hub that cannot read the store would hold the stream open and say nothing.
+    if (!ctx.feed.healthy) throw new HttpProblem(503, 'temporarily_unavailable', 'Revocations cannot be followed right now', { 'retry-after': '5' })
     // Each stream holds a socket: bounded like the revocation feed's, per address and in all.
     const slot = ctx.feedSlots.acquire(request.ip)
     if (typeof slot === 'string') throw new HttpProblem(503, 'temporarily_unavailable', 'Too many event streams', { 'retry-after': '5' })
@@ -26,6 +28,7 @@ export function registerSessionEvents(app: FastifyInstance, ctx: ServerContext):
       if (ended) return
       ended = true
       removeSink()
+      stopWatchingHealth()
       slot.release()
       clearInterval(heartbeat)
       raw.end()
@@ -37,6 +40,10 @@ export function registerSessionEvents(app: FastifyInstance, ctx: ServerContext):
     // Subscribe before looking at the session again: a revocation in between is not missed.
     const removeSink = ctx.feed.add((entry) => {
       if (entry.sid === claims.sid) revoked(entry.reason)
+    })
+    // The hub stopped reading the store: end the stream, the page reconnects when it is back.
+    const stopWatchingHealth = ctx.feed.onHealthChange((healthy) => {
+      if (!healthy) end()
     })
     raw.once('close', end)
     reply.hijack()
