@@ -235,6 +235,22 @@ describe('the pages of hallpass serve', { skip }, () => {
         return root.scrollWidth - root.clientWidth
       })
       assert.ok(overflow <= 0, `${path} scrolls sideways by ${overflow} px at 360 px`)
+      // Tab reaches every control of the page, in order, and focus stays visible on each.
+      const controls = await page.evaluate(() => {
+        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): ArrayLike<{ hidden?: boolean; closest(s: string): unknown; getClientRects(): ArrayLike<unknown> }> } }).document
+        return Array.from(doc.querySelectorAll('a[href], button:not([disabled]), input:not([type="hidden"]), select, textarea, summary')).filter((e) => e.closest('[hidden]') === null && e.getClientRects().length > 0).length
+      })
+      const reached = new Set<string>()
+      await page.evaluate(() => (globalThis as unknown as { document: { activeElement: { blur(): void } | null } }).document.activeElement?.blur())
+      for (let i = 0; i < controls + 2; i++) {
+        await page.keyboard.press('Tab')
+        const focused = await page.evaluate(() => {
+          const doc = (globalThis as unknown as { document: { activeElement: { outerHTML: string } | null } }).document
+          return doc.activeElement?.outerHTML.slice(0, 120) ?? ''
+        })
+        if (!focused.startsWith('<body')) reached.add(focused)
+      }
+      assert.ok(reached.size >= controls, `${path}: Tab reached ${reached.size} of ${controls} controls`)
       await shoot(page, `narrow${path === '/' ? '-session' : path.replace('/', '-')}`)
     }
   })
