@@ -11,6 +11,9 @@ import { ERROR_CODE_HEADER, resourceErrorFailure, toHttpError, type ErrorContext
 
 export const REALM = 'hallpass'
 
+/** `Retry-After` of a 503 for a temporary failure (the store's timeouts are about as long). */
+export const RETRY_AFTER_SECONDS = 2
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** How the route answers a hallpass error: RFC 6750 (`resource`) or RFC 6749 (`token`, the default). */
@@ -54,6 +57,9 @@ export function handleError(error: unknown, request: FastifyRequest, reply: Fast
     else request.log.error({ err: error }, 'request failed')
     // Before sending: a header set on a reply already sent is silently dropped.
     reply.header(ERROR_CODE_HEADER, error.code)
+    // An outage (the store, the keys, the feed) is temporary: say when to try again, so clients
+    // back off for a moment instead of hammering a recovering store or giving up.
+    if (toHttpError(error.code, 'token').status === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS))
     if (request.routeOptions.config.errors === 'resource') {
       const failure = resourceErrorFailure(error, REALM)
       return sendTokenError(reply.headers(failure.headers), failure.status, failure.body.error, failure.body.error_description)

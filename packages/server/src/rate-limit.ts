@@ -6,6 +6,7 @@
  * is configured, so every instance behind the load balancer counts the same attempts.
  */
 import type { Redis } from 'ioredis'
+import { StoreUnavailable } from 'hallpass/errors'
 import type { RateLimitRule } from './config.ts'
 
 export interface RateLimitDecision {
@@ -58,11 +59,29 @@ return {count, ttl}
 export function createRedisRateLimiter(client: Redis, prefix = 'hp:rl:'): RateLimiter {
   return {
     async consume(key, rule) {
-      const [count, ttl] = (await client.eval(CONSUME_SCRIPT, 1, prefix + key, String(rule.windowSeconds * 1000))) as [number, number]
-      return { allowed: count <= rule.max, retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)) }
+      try {
+        const [count, ttl] = (await client.eval(CONSUME_SCRIPT, 1, prefix + key, String(rule.windowSeconds * 1000))) as [number, number]
+        return { allowed: count <= rule.max, retryAfterSeconds: Math.max(1, Math.ceil(ttl / 1000)) }
+      } catch (error) {
+        throw unavailable('consume', error)
+      }
     },
     async reset(key) {
-      await client.del(prefix + key)
+      try {
+        await client.del(prefix + key)
+      } catch (error) {
+        throw unavailable('reset', error)
+      }
     },
   }
+}
+
+/**
+ * A Redis failure of the limiter is the store's outage like any other: ERR_STORE_UNAVAILABLE,
+ * so a 503 with Retry-After rather than a 500. ioredis attaches the command and its arguments
+ * (the key names an address or a username) to its errors: only the message is kept.
+ */
+function unavailable(operation: string, error: unknown): StoreUnavailable {
+  const message = error instanceof Error ? error.message : 'redis error'
+  return new StoreUnavailable(`redis rate limit ${operation} failed`, { cause: new Error(message) })
 }

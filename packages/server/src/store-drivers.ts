@@ -78,22 +78,59 @@ const postgres: StoreDriver = {
     const { default: pg } = await importDriver(() => import('pg'), 'pg')
     const { createPostgresStore, createPostgresUserStore } = await import('hallpass/stores/postgres')
     const { url, value: schema } = takeQueryParameter(databaseUrl, 'schema')
-    const pool = new pg.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 })
-    pool.on('error', () => undefined) // idle-client errors surface as failed queries instead
+    // Migrations wait for the migration lock (another instance may hold it) and may build an
+    // index on a large table: they run on a pool of their own, without the timeouts below.
+    const migrations = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 })
+    migrations.on('error', () => undefined)
+    let migrated: string
     try {
-      const store = await createPostgresStore({ pool, ...(schema !== undefined ? { schema } : {}) })
+      const store = await createPostgresStore({ pool: migrations, ...(schema !== undefined ? { schema } : {}) })
+      await createPostgresUserStore({ pool: migrations, schema: store.schema })
+      await store.close()
+      migrated = store.schema
+    } finally {
+      await migrations.end()
+    }
+    // Every request-path statement is bounded, so an outage (or a partition, where nothing
+    // fails and nothing answers) is a 503 within STORE_TIMEOUT_MS, never a hang: connecting,
+    // waiting for the answer (client side; the pool then drops the connection) and running
+    // (server side, so an abandoned statement does not go on holding its locks).
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: 10,
+      connectionTimeoutMillis: STORE_TIMEOUT_MS,
+      query_timeout: STORE_TIMEOUT_MS,
+      statement_timeout: STORE_TIMEOUT_MS,
+    })
+    pool.on('error', () => undefined) // idle-client errors surface as failed queries instead
+    // The hourly purge is one statement over whole tables (the audit trim ranks every row):
+    // on a large database it needs longer than a request may take, so it has a connection of
+    // its own, bounded by MAINTENANCE_TIMEOUT_MS instead.
+    const maintenance = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: STORE_TIMEOUT_MS, query_timeout: MAINTENANCE_TIMEOUT_MS, statement_timeout: MAINTENANCE_TIMEOUT_MS })
+    maintenance.on('error', () => undefined)
+    try {
+      const requests = await createPostgresStore({ pool, schema: migrated, migrate: false })
+      const purger = await createPostgresStore({ pool: maintenance, schema: migrated, migrate: false })
+      const store: SessionStore = {
+        ...requests,
+        purgeExpired: (now) => purger.purgeExpired(now),
+        async close() {
+          await purger.close()
+          await requests.close()
+        },
+      }
       return {
         store,
-        users: await createPostgresUserStore({ pool, schema: store.schema }),
+        users: await createPostgresUserStore({ pool, schema: migrated, migrate: false }),
         limiter: createMemoryRateLimiter(),
         kind: 'postgres',
         async close() {
           await store.close()
-          await pool.end()
+          await Promise.all([pool.end(), maintenance.end()])
         },
       }
     } catch (error) {
-      await pool.end()
+      await Promise.all([pool.end(), maintenance.end()])
       throw error
     }
   },
@@ -106,7 +143,7 @@ const redis: StoreDriver = {
     const { Redis } = await importDriver(() => import('ioredis'), 'ioredis')
     const { createRedisStore, createRedisUserStore } = await import('hallpass/stores/redis')
     const { url, value: keyPrefix = 'hp:' } = takeQueryParameter(databaseUrl, 'prefix')
-    const client = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5000, lazyConnect: true })
+    const client = new Redis(url, REDIS_OUTAGE_OPTIONS)
     client.on('error', () => undefined)
     let store: SessionStore
     try {
@@ -130,6 +167,45 @@ const redis: StoreDriver = {
     }
   },
 }
+
+/**
+ * How long a store may take to answer one statement or command (and to connect) before the
+ * request fails with ERR_STORE_UNAVAILABLE, a 503 with Retry-After: an outage is answered
+ * fast and the client retries, instead of requests piling up behind a dead connection.
+ */
+export const STORE_TIMEOUT_MS = 2000
+
+/** How long the periodic purge may run on PostgreSQL (a statement over whole tables). */
+export const MAINTENANCE_TIMEOUT_MS = 5 * 60_000
+
+/**
+ * ioredis, set to fail fast during an outage and never run a command late. Its defaults queue
+ * commands while disconnected (`enableOfflineQueue`) and send them once it reconnects, and
+ * resend the commands that were in flight when the connection dropped
+ * (`autoResendUnfulfilledCommands`): a refresh's rotation script, answered 503 long ago, would
+ * then rotate the session after the client gave up on it, and the client's retry with the old
+ * token would look like reuse. Those in-flight commands are also never rejected until the
+ * reconnect succeeds (`maxRetriesPerRequest` only flushes the offline queue), which is how
+ * requests hung for the whole outage. Here:
+ * - no offline queue: while the connection is down every command is refused at once;
+ * - no resend: a command that was in flight is lost (its caller got a 503), never replayed;
+ * - `commandTimeout` bounds every command's wait, including those lost in flight;
+ * - `socketTimeout` drops a connection that stops answering (a partition leaves it open and
+ *   silent), so the next reconnect starts clean instead of pairing new commands with old replies;
+ * - reconnects back off to at most one a second, so recovery is quick once the store is back.
+ * `lazyConnect` lets the driver `await connect()` at startup: commands are sent only once the
+ * connection is ready, since nothing would queue them before.
+ */
+const REDIS_OUTAGE_OPTIONS = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
+  maxRetriesPerRequest: 0,
+  commandTimeout: STORE_TIMEOUT_MS,
+  socketTimeout: STORE_TIMEOUT_MS,
+  connectTimeout: STORE_TIMEOUT_MS,
+  retryStrategy: (attempt: number): number => Math.min(50 * 2 ** attempt, 1000),
+} as const
 
 export const STORE_DRIVERS: readonly StoreDriver[] = Object.freeze([sqlite, postgres, redis])
 

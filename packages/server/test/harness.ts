@@ -63,6 +63,11 @@ export interface StartOptions {
   revocationFeed?: BuildServerOptions['revocationFeed']
   /** Create the test user (default true; ignored with `shareStoreWith`). */
   createUser?: boolean
+  /**
+   * Where the server reaches PostgreSQL or Redis instead of the test service's own address (a
+   * fault proxy in front of it); the harness still sets up and drops the store directly.
+   */
+  storeAddress?: { host: string; port: number }
 }
 
 /**
@@ -207,10 +212,19 @@ const DEFAULT_RATE_LIMITS = {
   feedPerIp: { max: 100_000, window: '1m' },
 }
 
+function withAddress(databaseUrl: string, kind: StoreKind, address: StartOptions['storeAddress']): string {
+  if (address === undefined) return databaseUrl
+  if (kind === 'sqlite') throw new Error('storeAddress: an SQLite store has no address')
+  const url = new URL(databaseUrl)
+  url.hostname = address.host
+  url.port = String(address.port)
+  return url.toString()
+}
+
 export async function startServer(kind: StoreKind, options: StartOptions = {}): Promise<TestServer> {
   const shared = options.shareStoreWith
   const store = shared === undefined ? await createStore(kind) : undefined
-  const databaseUrl = shared?.databaseUrl ?? store!.databaseUrl
+  const databaseUrl = withAddress(shared?.databaseUrl ?? store!.databaseUrl, kind, options.storeAddress)
   const secret = shared?.secret ?? randomBytes(32).toString('base64url')
   const adminKey = shared?.adminKey ?? `admin-${randomBytes(24).toString('base64url')}`
   const overrides = options.config ?? {}

@@ -8,7 +8,13 @@ import { checkSchema } from './schema.ts'
 export type PostgresListenClient = PoolClient | Client
 
 export interface PostgresStoreOptions {
-  /** The application's pool. The store borrows connections and never ends it. */
+  /**
+   * The application's pool. The store borrows connections and never ends it. Its timeouts are
+   * yours: without `connectionTimeoutMillis` and `query_timeout` (and `statement_timeout` on the
+   * server side), a network partition makes calls wait instead of failing with
+   * ERR_STORE_UNAVAILABLE. `hallpass serve` bounds all three at 2 s, and migrates on a pool of
+   * its own without them (the migration lock may wait for another instance).
+   */
   readonly pool: Pool
   /** Schema holding the tables (created if missing). Lowercase identifier, at most 51 characters. */
   readonly schema?: string

@@ -74,7 +74,16 @@ export type RedisClient = Redis | Cluster
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
-  /** The connection for commands. The store never closes it. */
+  /**
+   * The connection for commands. The store never closes it. How an outage looks is the
+   * client's options, so they are yours: ioredis' defaults queue commands while disconnected
+   * and send them after a reconnect, and resend those that were in flight, so a rotation can
+   * land long after its caller was told it failed, and a request can wait for the whole outage.
+   * For fast failures (ERR_STORE_UNAVAILABLE) and no late writes, pass
+   * `enableOfflineQueue: false, autoResendUnfulfilledCommands: false, commandTimeout`,
+   * `socketTimeout` and `connectTimeout` of a couple of seconds, and `lazyConnect: true` with an
+   * `await client.connect()` before the first call (as `hallpass serve` does).
+   */
   readonly client: RedisClient
   /**
    * A second connection for pub/sub (a subscribed connection can run nothing else). Default:
@@ -104,7 +113,11 @@ const PURGE_BATCH = 500
  * import { Redis } from 'ioredis'
  * import { createRedisStore } from 'hallpass/stores/redis'
  *
- * const client = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: 2 })
+ * const client = new Redis(process.env.REDIS_URL!, {
+ *   lazyConnect: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false,
+ *   commandTimeout: 2000, socketTimeout: 2000, connectTimeout: 2000,
+ * })
+ * await client.connect()
  * const store = createRedisStore({ client, keyPrefix: 'auth:' })
  * const manager = await createSessionManager({ store, secret, issuer })
  */
