@@ -73,12 +73,14 @@ export function registerPages(app: FastifyInstance): boolean {
   const assets = loadAssets(directory)
 
   const send = (request: FastifyRequest, reply: FastifyReply, asset: Asset, page: boolean): FastifyReply => {
-    reply.header('content-type', asset.type).header('etag', asset.etag).header('vary', 'accept-encoding')
+    const gzip = acceptsGzip(String(request.headers['accept-encoding'] ?? ''))
+    // A strong validator names one representation: the gzip one has its own.
+    const etag = gzip ? `${asset.etag.slice(0, -1)}-gz"` : asset.etag
+    reply.header('content-type', asset.type).header('etag', etag).header('vary', 'accept-encoding')
     // Revalidated each time (a 304 costs a few bytes): a new build is seen at once.
     reply.header('cache-control', 'no-cache').header('cross-origin-resource-policy', 'same-origin')
     if (page) reply.header('content-security-policy', PAGE_CSP).header('cross-origin-opener-policy', 'same-origin')
-    if (request.headers['if-none-match'] === asset.etag) return reply.code(304).send()
-    const gzip = acceptsGzip(String(request.headers['accept-encoding'] ?? ''))
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send()
     if (gzip) reply.header('content-encoding', 'gzip')
     return reply.send(gzip ? asset.gzip : asset.plain)
   }
