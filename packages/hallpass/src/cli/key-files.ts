@@ -22,9 +22,9 @@ export function parseAlgorithmOption(value: string | undefined): JwsAlgorithm | 
   return value
 }
 
-type KeyFileContent = { kind: 'jwk'; jwk: Record<string, unknown> } | { kind: 'jwks'; jwks: Record<string, unknown> } | { kind: 'pem'; pem: string }
+export type KeyFileContent = { kind: 'jwk'; jwk: Record<string, unknown> } | { kind: 'jwks'; jwks: Record<string, unknown> } | { kind: 'pem'; pem: string }
 
-async function readKeyFile(path: string, what: string): Promise<KeyFileContent> {
+export async function readKeyFile(path: string, what: string): Promise<KeyFileContent> {
   const text = (await readFileLimited(path, MAX_KEY_FILE_BYTES, what)).toString('utf8').trim()
   if (text.startsWith('-----BEGIN ')) return { kind: 'pem', pem: text }
   if (!text.startsWith('{')) throw new KeyInvalid(`the ${what} file must hold a JWK, a JWK Set or a PEM key`)

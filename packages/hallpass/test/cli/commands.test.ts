@@ -2,7 +2,7 @@
 // clock and stdin: the full 13-algorithm matrix, PEM and JWKS paths, and the hostile inputs
 // that would cost too many process spawns in cli.test.ts.
 import assert from 'node:assert/strict'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,7 +15,7 @@ import { tokenSignCommand } from '../../src/cli/commands/token-sign.ts'
 import { tokenVerifyCommand } from '../../src/cli/commands/token-verify.ts'
 import { readStreamLimited } from '../../src/cli/io.ts'
 import { formatJson, sanitizeForTerminal } from '../../src/cli/output.ts'
-import { JWS_ALGORITHMS, type JwsAlgorithm } from '../../src/index.ts'
+import { encryptJwt, generateEncryptionKey, generateKey, JWS_ALGORITHMS, signJwt, type JwsAlgorithm } from '../../src/index.ts'
 
 const NOW_MS = Date.UTC(2030, 0, 15, 12, 0, 0)
 const NOW = NOW_MS / 1000
@@ -524,6 +524,66 @@ describe('token decode', () => {
     assert.equal(describeRelativeTime(-3 * 3600 - 3599), '3 hours ago')
     assert.equal(describeRelativeTime(86_400 * 2), 'in 2 days')
     assert.equal(describeRelativeTime(-86_400 * 365 * 5), '5 years ago')
+  })
+})
+
+describe('token decode of an encrypted token (JWE)', () => {
+  const signingKey = generateKey('ES256')
+  const inner = signJwt({ sub: 'alice', iss: 'https://auth.example.com', exp: NOW + 600, iat: NOW }, signingKey)
+  const ecdh = generateEncryptionKey('ECDH-ES+A256KW')
+  const shared = generateEncryptionKey('dir', 'A256GCM')
+
+  test('without --key: says it is encrypted and shows only the JWE header', async () => {
+    const jwe = await encryptJwt(inner, ecdh)
+    const text = ok(await cli(tokenDecodeCommand, [jwe]))
+    assert.match(text.stderr, /ENCRYPTED/)
+    assert.match(text.stdout, /"alg": "ECDH-ES\+A256KW"/)
+    assert.doesNotMatch(text.stdout, /alice/)
+    const json = JSON.parse(ok(await cli(tokenDecodeCommand, ['--json', jwe])).stdout)
+    assert.equal(json.encrypted, true)
+    assert.equal(json.header.enc, 'A256GCM')
+    assert.equal(json.payload, undefined)
+  })
+
+  test('with --key (ECDH-ES+A256KW JWK, dir oct JWK, PEM private key): the inner signed token, still unverified', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    await writeFile(file('ecdh.jwk'), JSON.stringify(ecdh))
+    await writeFile(file('dir.jwk'), JSON.stringify(shared))
+    await writeFile(file('ecdh.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    const cases: Array<[string, string]> = [
+      [await encryptJwt(inner, ecdh), file('ecdh.jwk')],
+      [await encryptJwt(inner, shared), file('dir.jwk')],
+      [await encryptJwt(inner, publicKey, { alg: 'ECDH-ES+A256KW' }), file('ecdh.pem')],
+    ]
+    for (const [jwe, key] of cases) {
+      const result = ok(await cli(tokenDecodeCommand, ['--json', '--key', key, jwe]))
+      assert.match(result.stderr, /UNVERIFIED/)
+      const json = JSON.parse(result.stdout)
+      assert.equal(json.verified, false)
+      assert.equal(json.encrypted, true)
+      assert.equal(json.payload.sub, 'alice')
+      assert.equal(json.header.alg, 'ES256')
+      assert.equal(json.encryption.cty, 'JWT')
+    }
+  })
+
+  test('a wrong key, a key set, or a refused algorithm: a clear error, nothing on stdout', async () => {
+    const jwe = await encryptJwt(inner, ecdh)
+    await writeFile(file('other.jwk'), JSON.stringify(generateEncryptionKey('ECDH-ES+A256KW')))
+    await writeFile(file('set.jwks'), JSON.stringify({ keys: [ecdh] }))
+    await writeFile(file('random.jwk'), JSON.stringify({ kty: 'oct', k: randomBytes(32).toString('base64url') }))
+    const pbes2 = `${b64({ alg: 'PBES2-HS256+A128KW', enc: 'A128GCM', p2c: 1e9, p2s: 'AAAAAAAAAAA' })}.${'A'.repeat(54)}.${'A'.repeat(16)}.${'A'.repeat(20)}.${'A'.repeat(22)}`
+    const cases: Array<[string, string, string]> = [
+      [jwe, file('other.jwk'), 'ERR_JWE_DECRYPTION_FAILED'],
+      [jwe, file('set.jwks'), 'ERR_KEY_INVALID'],
+      [pbes2, file('random.jwk'), 'ERR_JWE_INVALID'],
+    ]
+    for (const [token, key, code] of cases) {
+      const result = await cli(tokenDecodeCommand, ['--key', key, token])
+      assert.equal(result.code, 1, result.stderr)
+      assert.equal(result.stdout, '')
+      assert.equal(codeOf(result), code, result.stderr)
+    }
   })
 })
 

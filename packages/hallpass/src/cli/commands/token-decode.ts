@@ -10,13 +10,16 @@
  * base64url decoder and its strict JSON parser (bounded depth, no duplicate members), the
  * bytes must be valid UTF-8, and everything printed is escaped for the terminal.
  */
-import { JwtMalformed } from '../../errors.ts'
+import { createPrivateKey } from 'node:crypto'
+import { decryptJwt, isJweAlgorithm, type JweKeyMaterial } from '../../engine/index.ts'
+import { JweInvalid, JwtMalformed, KeyInvalid } from '../../errors.ts'
 import { decodeBase64url } from '../../internal/base64url.ts'
 import { parseJsonObject } from '../../internal/strict-json.ts'
 import type { ParsedArgs } from '../args.ts'
 import type { CliCommand, CommandContext } from '../command.ts'
 import { readTokenArgument } from '../io.ts'
-import { formatJson } from '../output.ts'
+import { readKeyFile } from '../key-files.ts'
+import { formatJson, sanitizeForTerminal } from '../output.ts'
 
 /**
  * Larger than the verifier's 8 KiB default on purpose: decode is also for looking at other
@@ -32,10 +35,14 @@ const UNVERIFIED_NOTICE =
 export const tokenDecodeCommand: CliCommand = {
   name: 'token decode',
   summary: 'Show the header and payload of a JWT WITHOUT verifying it (debugging only).',
-  usage: '[--json] [TOKEN | -]',
-  options: [{ name: 'json', type: 'boolean', help: 'Print one JSON object (with "verified": false) instead of text.' }],
+  usage: '[--json] [--key FILE] [TOKEN | -]',
+  options: [
+    { name: 'json', type: 'boolean', help: 'Print one JSON object (with "verified": false) instead of text.' },
+    { name: 'key', type: 'string', value: 'FILE', help: 'An encrypted token (JWE): the key that decrypts it (a private JWK, an "oct" JWK for dir, or a PEM private key).' },
+  ],
   details: [
     'The token is the TOKEN argument, or standard input when TOKEN is "-" or absent.',
+    'An encrypted token (JWE) shows its header; with --key, the signed token inside it too.',
     'exp, iat and nbf are shown as UTC dates with the time from now.',
     'Nothing is verified: never base a decision on this output.',
   ].join('\n'),
@@ -49,9 +56,23 @@ interface TimeInfo {
 }
 
 async function run(args: ParsedArgs, context: CommandContext): Promise<number> {
-  const token = await readTokenArgument(args, context, MAX_DECODE_TOKEN_BYTES)
+  const input = await readTokenArgument(args, context, MAX_DECODE_TOKEN_BYTES)
+  let token = input
+  let encryption: Record<string, unknown> | undefined
+  if (input.split('.').length === 5) {
+    encryption = decodeSegment(input.split('.')[0]!, 'header')
+    const keyFile = args.string('key')
+    if (keyFile === undefined) {
+      context.stderr('ENCRYPTED: this is a JWE; its claims cannot be read without the key. Pass --key FILE to decrypt it.\n')
+      context.stdout(args.flag('json') ? formatJson({ verified: false, encrypted: true, header: encryption }) + '\n' : ['Encrypted (JWE) header', formatJson(encryption), ''].join('\n'))
+      return 0
+    }
+    // The key chosen by the person may name no algorithm (a PEM, a JWK without alg): the
+    // token's own is taken, when it is one hallpass decrypts at all (never PBES2 or RSA1_5).
+    if (!isJweAlgorithm(encryption.alg)) throw new JweInvalid(`alg ${sanitizeForTerminal(String(encryption.alg).slice(0, 32))} is not one hallpass decrypts`)
+    token = await decryptJwt(input, await decryptionKey(keyFile), { algorithms: [encryption.alg], maxTokenBytes: MAX_DECODE_TOKEN_BYTES })
+  }
   const segments = token.split('.')
-  if (segments.length === 5) throw new JwtMalformed('this is a JWE (five segments): its payload is encrypted and cannot be decoded')
   if (segments.length !== 3) throw new JwtMalformed('a compact JWS has exactly three segments')
   const header = decodeSegment(segments[0]!, 'header')
   const payload = decodeSegment(segments[1]!, 'payload')
@@ -65,10 +86,10 @@ async function run(args: ParsedArgs, context: CommandContext): Promise<number> {
 
   context.stderr(UNVERIFIED_NOTICE)
   if (args.flag('json')) {
-    context.stdout(formatJson({ verified: false, header, payload, times, signatureBytes }) + '\n')
+    context.stdout(formatJson({ verified: false, ...(encryption !== undefined ? { encrypted: true, encryption } : {}), header, payload, times, signatureBytes }) + '\n')
     return 0
   }
-  const lines = ['Header', formatJson(header), '', 'Payload', formatJson(payload)]
+  const lines = [...(encryption !== undefined ? ['Encrypted (JWE) header, decrypted with --key', formatJson(encryption), ''] : []), 'Header', formatJson(header), '', 'Payload', formatJson(payload)]
   const names = Object.keys(times)
   if (names.length > 0) {
     lines.push('', 'Times (UTC)')
@@ -80,6 +101,18 @@ async function run(args: ParsedArgs, context: CommandContext): Promise<number> {
   lines.push('', `Signature: ${signatureBytes} bytes, NOT VERIFIED`)
   context.stdout(lines.join('\n') + '\n')
   return 0
+}
+
+/** The `--key` of an encrypted token: one JWK (private or `oct`) or a PEM private key. */
+async function decryptionKey(path: string): Promise<JweKeyMaterial> {
+  const content = await readKeyFile(path, '--key')
+  if (content.kind === 'jwks') throw new KeyInvalid('the --key file is a JWK Set; pass the one key that decrypts')
+  if (content.kind === 'jwk') return content.jwk
+  try {
+    return createPrivateKey(content.pem)
+  } catch {
+    throw new KeyInvalid('the --key PEM is not a private key this machine can read')
+  }
 }
 
 // RFC 7519 §7.2 steps 2-4 (and RFC 7515 §5.2 for the header): base64url, then UTF-8, then
