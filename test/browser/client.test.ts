@@ -5,7 +5,8 @@ import assert from 'node:assert/strict'
 import { gzipSync } from 'node:zlib'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
-import { bundleClient, checkChromium, freePort, launchChromium, serveApp, serveWithProxy, testPage, type Served } from './harness.ts'
+import { freePort } from '../helpers/ports.ts'
+import { bundleClient, checkChromium, launchChromium, serveApp, serveWithProxy, testPage, type Served } from './harness.ts'
 
 const skip = checkChromium()
 const TTL_MS = 10 * 60_000 // the server's default access-token lifetime

@@ -15,6 +15,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { chromium, type Browser } from 'playwright-core'
+import { freePort } from '../helpers/ports.ts'
 import { servicesRequired } from '../helpers/services.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
@@ -77,15 +78,6 @@ export interface Served {
   close(): Promise<void>
 }
 
-export async function freePort(host: string): Promise<number> {
-  const probe = createServer()
-  probe.listen(0, host)
-  await once(probe, 'listening')
-  const { port } = probe.address() as AddressInfo
-  probe.close()
-  await once(probe, 'close')
-  return port
-}
 
 async function listen(server: Server, host: string, port = 0): Promise<number> {
   server.listen(port, host)

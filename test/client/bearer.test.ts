@@ -23,7 +23,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer as createHttpServer, type Server } from 'node:http'
-import { createServer as createNetServer, type AddressInfo } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { performance } from 'node:perf_hooks'
@@ -33,6 +33,7 @@ import type { FastifyInstance } from 'fastify'
 import { buildServer, openRuntime, resolveConfig, type CredentialCheck, type Runtime } from '@hallpass/server'
 import { createClient, HallpassClientError, type ClientEvent, type ClientOptions, type HallpassClient, type RefreshTokenStorage, type SignOutReason } from 'hallpass/client'
 import { PASSWORD, startSessionServer, type SessionServer } from '../e2e/session-server.ts'
+import { freePort } from '../helpers/ports.ts'
 
 const TTL_MS = 10 * 60_000 // the access-token lifetime of the main server
 
@@ -783,17 +784,6 @@ interface ClockedServer {
   close(): Promise<void>
 }
 
-/** A port that was free a moment ago (the issuer URL must be known before the server listens). */
-async function freePort(): Promise<number> {
-  const probe = createNetServer()
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = probe.address() as AddressInfo
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  return port
-}
 
 /**
  * `hallpass serve` in-process with the session manager on a clock the test moves, so minutes of

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer, type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
+import { freePort } from '../helpers/ports.ts'
 import { buildServer, openRuntime, resolveConfig, type CredentialCheck, type Runtime } from '@hallpass/server'
 
 export const PASSWORD = 'e2e password, not a secret'
@@ -65,17 +65,6 @@ const checkCredentials: CredentialCheck = (username, password) => {
   return Promise.resolve({ subject: username, ...(scope !== undefined ? { scope } : {}) })
 }
 
-/** A port that was free a moment ago (the server must know its issuer URL before it listens). */
-async function freePort(): Promise<number> {
-  const probe = createServer()
-  await new Promise<void>((resolve, reject) => {
-    probe.once('error', reject)
-    probe.listen(0, '127.0.0.1', resolve)
-  })
-  const { port } = probe.address() as AddressInfo
-  await new Promise<void>((resolve) => probe.close(() => resolve()))
-  return port
-}
 
 export async function startSessionServer(options: SessionServerOptions = {}): Promise<SessionServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'hallpass-e2e-'))
