@@ -468,20 +468,10 @@ describe('redis store specifics', { skip }, () => {
     let failNextAudit = false
     const real = shared()
     // The audit list lives on the subject's slot: on a Cluster, a failover there is enough.
-    const flaky = new Proxy(real, {
-      get(target, property) {
-        if (property === 'call') {
-          return (command: string, ...args: (string | number)[]) => {
-            if (failNextAudit && command === 'EVALSHA' && args[0] === auditAppendScript.sha) {
-              failNextAudit = false
-              return Promise.reject(new Error('CLUSTERDOWN The cluster is down (simulated)'))
-            }
-            return target.call(command, ...args)
-          }
-        }
-        const value: unknown = Reflect.get(target, property)
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
-      },
+    const flaky = failingScript(real, auditAppendScript.sha, () => {
+      if (!failNextAudit) return false
+      failNextAudit = false
+      return true
     })
     const reported: unknown[] = []
     const store = createRedisStore({ client: flaky, keyPrefix: prefix, onError: (error) => reported.push(error) })
@@ -532,21 +522,7 @@ describe('redis store specifics', { skip }, () => {
     const prefix = randomPrefix()
     let failRecent = 0
     const real = shared()
-    const flaky = new Proxy(real, {
-      get(target, property) {
-        if (property === 'call') {
-          return (command: string, ...args: (string | number)[]) => {
-            if (failRecent > 0 && command === 'EVALSHA' && args[0] === recentAuditAppendScript.sha) {
-              failRecent -= 1
-              return Promise.reject(new Error('CLUSTERDOWN The cluster is down (simulated)'))
-            }
-            return target.call(command, ...args)
-          }
-        }
-        const value: unknown = Reflect.get(target, property)
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
-      },
-    })
+    const flaky = failingScript(real, recentAuditAppendScript.sha, () => failRecent-- > 0)
     const reported: unknown[] = []
     const store = createRedisStore({ client: flaky, keyPrefix: prefix, onError: (error) => reported.push(error) })
     try {
@@ -645,3 +621,22 @@ describe('redis store specifics', { skip }, () => {
       await rejectsWithCode(store.readRevocations(old, 10), 'ERR_SESSION_INPUT_INVALID')
     }))
 })
+
+/**
+ * `client` whose calls of one script (by sha) fail as a Cluster failover would, whenever
+ * `fails()` says so; every other command goes through.
+ */
+function failingScript<T extends object>(client: T, sha: string, fails: () => boolean): T {
+  return new Proxy(client, {
+    get(target, property) {
+      if (property === 'call') {
+        return (command: string, ...args: (string | number)[]) => {
+          if (command === 'EVALSHA' && args[0] === sha && fails()) return Promise.reject(new Error('CLUSTERDOWN The cluster is down (simulated)'))
+          return (target as unknown as { call(...a: unknown[]): Promise<unknown> }).call(command, ...args)
+        }
+      }
+      const value: unknown = Reflect.get(target, property)
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+    },
+  })
+}
