@@ -333,6 +333,7 @@ function makeSeed(count: number, now: number): Array<[SessionRecord, AuditEvent]
       scope: SESSION_SCOPE,
       audience: null,
       maxAccessExp: 0,
+      undeliveredHash: null,
     }
     items.push([record, { type: 'session.created', at: createdAt, sessionId: id, subject, device }])
   }

@@ -33,6 +33,10 @@ export type Results = [
   Expect<Equals<Parameters<SessionManager['on']>, [listener: (event: AuditEvent) => void]>>,
   Expect<Equals<ReturnType<SessionManager['on']>, () => void>>,
   Expect<Equals<ReturnType<typeof createSessionManager>, Promise<SessionManager>>>,
+  // An answer that could not be written is reported with its tokens (or just the refresh token).
+  Expect<Equals<Parameters<SessionManager['markUndelivered']>, [tokens: Pick<IssuedTokens, 'refreshToken'>]>>,
+  Expect<Equals<ReturnType<SessionManager['reconcileUndelivered']>, Promise<number>>>,
+  Expect<Equals<SessionRecord['undeliveredHash'], string | null>>,
 ]
 
 // Issued tokens: the access token, its lifetime in seconds (`expires_in`), the refresh token
@@ -47,7 +51,7 @@ export type Issued = [
         readonly expiresIn: number
         readonly refreshToken: string
         readonly refreshTokenExpiresAt: number
-        readonly replay?: 'concurrent'
+        readonly replay?: 'concurrent' | 'undelivered'
       }
     >
   >,
@@ -56,7 +60,7 @@ export type Issued = [
   Expect<Equals<HasKey<SessionInfo, 'previousHash'>, false>>,
   Expect<Equals<HasKey<SessionRecord, 'refreshHash'>, true>>,
   Expect<Equals<SessionInfo['revokedAt'], number | null>>,
-  Expect<Equals<ReplayClassification, 'concurrent' | 'previous_after_window' | 'older_generation' | 'after_revocation'>>,
+  Expect<Equals<ReplayClassification, 'concurrent' | 'undelivered' | 'previous_after_window' | 'older_generation' | 'after_revocation'>>,
   Expect<Equals<AuditEvent['type'], 'session.created' | 'refresh.rotated' | 'refresh.replayed' | 'refresh.reuse_detected' | 'session.revoked' | 'session.expired'>>,
 ]
 
@@ -96,7 +100,7 @@ export async function manager(): Promise<void> {
   const issued = await sessions.create({ subject: 'user-1', claims: { tenant: 'acme' }, scope: 'orders:read', audience: 'orders', device: { userAgent: 'ua', ip: '::1', label: 'laptop' } })
   expectType<Equals<typeof issued.accessToken, string>>()
   expectType<Equals<typeof issued.expiresIn, number>>()
-  expectType<Equals<typeof issued.replay, 'concurrent' | undefined>>()
+  expectType<Equals<typeof issued.replay, 'concurrent' | 'undelivered' | undefined>>()
   // @ts-expect-error `subject` is required
   use(await sessions.create({ scope: 'a' }))
   // @ts-expect-error device facts are userAgent, ip and label

@@ -11,6 +11,7 @@ export interface ServerMetrics {
   readonly logins: Counter<'result'>
   readonly refreshes: Counter<'result'>
   readonly reuseDetections: Counter<'classification'>
+  readonly lostAnswers: Counter
   readonly revocations: Counter<'reason'>
   readonly verifyFailures: Counter<'code'>
   readonly rateLimited: Counter<'route'>
@@ -30,6 +31,11 @@ export function createServerMetrics(options: { defaultMetrics?: boolean } = {}):
     logins: new Counter({ name: 'hallpass_logins_total', help: 'Login attempts by result', labelNames: ['result'], registers }),
     refreshes: new Counter({ name: 'hallpass_refreshes_total', help: 'Refresh attempts by result', labelNames: ['result'], registers }),
     reuseDetections: new Counter({ name: 'hallpass_refresh_reuse_detections_total', help: 'Refresh token reuse detections by classification', labelNames: ['classification'], registers }),
+    lostAnswers: new Counter({
+      name: 'hallpass_refresh_answers_lost_total',
+      help: 'Refresh answers whose connection closed before they were written out (marked undelivered: the retry gets the same token)',
+      registers,
+    }),
     revocations: new Counter({ name: 'hallpass_revocations_total', help: 'Sessions revoked, by reason', labelNames: ['reason'], registers }),
     verifyFailures: new Counter({ name: 'hallpass_verify_failures_total', help: 'Rejected credentials by error code', labelNames: ['code'], registers }),
     rateLimited: new Counter({ name: 'hallpass_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['route'], registers }),

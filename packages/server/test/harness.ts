@@ -68,6 +68,8 @@ export interface StartOptions {
    * fault proxy in front of it); the harness still sets up and drops the store directly.
    */
   storeAddress?: { host: string; port: number }
+  /** Runs on the app before it listens: a test's own hooks. */
+  beforeListen?: (app: FastifyInstance) => void
 }
 
 /**
@@ -253,6 +255,7 @@ export async function startServer(kind: StoreKind, options: StartOptions = {}): 
     assert.equal(await ctx.users!.createUser({ username: TEST_USERNAME, passwordHash: await testPasswordHash(), createdAt: now, updatedAt: now }), true)
   }
   const app = await buildServer(ctx, { logger: options.logger ?? false, ...(options.revocationFeed !== undefined ? { revocationFeed: options.revocationFeed } : {}) })
+  options.beforeListen?.(app)
   await app.listen({ port: 0, host: '127.0.0.1' })
   const address = app.server.address()
   assert.ok(typeof address === 'object' && address !== null)

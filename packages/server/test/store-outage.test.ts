@@ -6,7 +6,8 @@
 //
 // The reuse window is a minute here: a rotation whose answer was lost in the outage is retried
 // with the previous token, which must converge on the successor rather than count as reuse.
-// (Telling a lost answer from reuse beyond the window is another part of the outage work.)
+// (Beyond the window, a lost answer is told from reuse by its mark: lost-answer.test.ts and the
+// session conformance suite.)
 import assert from 'node:assert/strict'
 import { after, describe, test } from 'node:test'
 import { setTimeout as sleep } from 'node:timers/promises'

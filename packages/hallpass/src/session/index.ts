@@ -23,6 +23,9 @@ export { FEED_EXP_MARGIN_SECONDS, readFeed, type FeedReadOptions, type FeedReadR
 export { REFRESH_TOKEN_PREFIX } from './refresh-token.ts'
 export { deriveKeys, MIN_SECRET_BYTES } from './secret.ts'
 export type {
+  MarkUndeliveredInput,
+  RedeliverRefreshInput,
+  RedeliverRefreshResult,
   RevocationListener,
   RevokeSessionInput,
   RevokeSessionResult,

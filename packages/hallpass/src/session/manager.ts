@@ -8,12 +8,14 @@
  * Refresh rotation follows the OAuth 2.0 Security BCP (RFC 9700 §4.14.2): every refresh returns
  * a new refresh token; presenting a superseded one is reuse and revokes the session, except the
  * immediately previous token inside a short grace window, which gets the very same successor
- * (see refresh-token.ts for why that needs no stored plaintext).
+ * (see refresh-token.ts for why that needs no stored plaintext), and, once, the previous token
+ * of a rotation whose answer is known to have been lost (undelivered.ts).
  */
 import { createSecretKey } from 'node:crypto'
 import { createRandomPool } from './random-pool.ts'
 import {
   ConfigInvalid,
+  isHallpassError,
   RefreshTokenInvalid,
   RefreshTokenReused,
   SessionExpired,
@@ -41,7 +43,8 @@ import {
   type ParsedRefreshToken,
 } from './refresh-token.ts'
 import { deriveKeys } from './secret.ts'
-import type { RevokeSessionResult, SessionStore } from './store.ts'
+import type { RedeliverRefreshInput, RevokeSessionResult, RotateRefreshResult, SessionStore } from './store.ts'
+import { createUndeliveredLedger } from './undelivered.ts'
 import type { AuditEvent, DeviceInfo, ReplayClassification, RevocationEntry, SessionRecord } from './types.ts'
 import { checkAudience, checkClaims, checkScope, checkSubject, sanitizeDevice } from './validate-input.ts'
 
@@ -133,8 +136,11 @@ export interface IssuedTokens {
   readonly refreshToken: string
   /** When the refresh token stops working unless used (the idle or absolute deadline), epoch ms. */
   readonly refreshTokenExpiresAt: number
-  /** Set when a refresh was a replay inside the grace window, answered with the same successor. */
-  readonly replay?: 'concurrent'
+  /**
+   * Set when a refresh was answered with the same successor as before: a replay inside the grace
+   * window (`concurrent`), or the predecessor back for an answer known to be lost (`undelivered`).
+   */
+  readonly replay?: 'concurrent' | 'undelivered'
 }
 
 export type SessionEventListener = (event: AuditEvent) => void
@@ -151,6 +157,22 @@ export interface SessionManager {
    * session's current token and the session is live. Never rotates, never revokes.
    */
   inspectRefreshToken(refreshToken: string): Promise<{ active: false } | { active: true; session: SessionInfo }>
+  /**
+   * Reports that the answer carrying these tokens never reached its client (the connection
+   * closed before the response was written out): the first later presentation of the
+   * predecessor gets the same refresh token again instead of counting as reuse. Marks only a
+   * refresh token that is still its session's current one. Resolves to true when the store
+   * holds the mark; false when there is nothing to mark, or when the store could not be reached
+   * (then `reconcileUndelivered` writes it later).
+   */
+  markUndelivered(tokens: Pick<IssuedTokens, 'refreshToken'>): Promise<boolean>
+  /**
+   * Tells the store about the rotations whose store call failed here and that committed all the
+   * same (their answers were lost). Runs by itself after the store answers a refresh; call it
+   * every few seconds too, so an instance with no traffic settles them. Resolves to the number
+   * marked; rejects while the store is unreachable (the rest is kept for the next call).
+   */
+  reconcileUndelivered(): Promise<number>
   audit(subject: string, options?: { limit?: number }): Promise<AuditEvent[]>
   /** Verifies an access token this manager issued (signature, claims; no store lookup). */
   verifyAccessToken: JwtVerifier
@@ -174,6 +196,14 @@ export interface ResolvedSessionOptions {
 }
 
 const SESSION_ID_PATTERN = /^[A-Za-z0-9_-]{22}$/
+/**
+ * How long a failed rotation call is left to settle before the background pass checks whether it
+ * committed: a statement whose caller gave up can still commit a moment later (the server bounds
+ * its statements at 2 s), and an entry checked before that would be dropped as "not committed".
+ */
+const UNDELIVERED_SETTLE_MS = 5_000
+/** Uncertain rotations remembered at most (~200 bytes each); beyond, the oldest are forgotten. */
+const MAX_UNDELIVERED_ENTRIES = 10_000
 
 /**
  * The least `exp` of the feed entry of a session revoked at `revokedAtMs` (epoch seconds): every
@@ -236,6 +266,30 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
   // token, and those of grace-window replays answered until `at + reuseWindow`, are dead by then.
   const maxAccessExpAt = (at: number): number => feedExpAt(at) + config.reuseWindowSeconds
 
+  // Rotations whose store call failed here and that may have committed (undelivered.ts).
+  const undelivered = createUndeliveredLedger({
+    store,
+    now,
+    settleMs: UNDELIVERED_SETTLE_MS,
+    maxAgeMs: config.idleTimeoutSeconds * 1000,
+    maxEntries: MAX_UNDELIVERED_ENTRIES,
+  })
+  // The store answered, so it can be told what this instance knows. A failure changes nothing
+  // for the request at hand: the entries stay for the next answer or call.
+  const reconcileSoon = (): void => {
+    if (undelivered.size > 0) void undelivered.reconcile().catch(() => undefined)
+  }
+  // The current token issued again: the grace window restarts for its racers, and a fresh
+  // access token needs the bound raised as a rotation would.
+  const redelivery = (session: SessionRecord, at: number): RedeliverRefreshInput => ({
+    id: session.id,
+    generation: session.generation,
+    hash: session.refreshHash,
+    now: at,
+    idleExpiresAt: at + config.idleTimeoutSeconds * 1000,
+    maxAccessExp: maxAccessExpAt(at),
+  })
+
   const emit = (event: AuditEvent): void => {
     for (const listener of listeners) {
       try {
@@ -296,6 +350,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     successorHash: string,
     session: SessionRecord | undefined,
     at: number,
+    mayRedeliver = true,
   ): Promise<IssuedTokens> => {
     if (session === undefined) throw new RefreshTokenInvalid('unknown session')
     const { sid, generation } = token
@@ -327,8 +382,31 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       // token (the chain is deterministic), so every racer gets the same one and the session
       // keeps exactly one live refresh token.
       if (!hashesEqual(session.refreshHash, successorHash)) throw new RefreshTokenInvalid('not a token of this session')
+      // This answer delivers the successor: a lost-answer mark for it is spent (else it would
+      // serve one more presentation after the window), and this instance's entry is moot.
+      undelivered.forget(sid)
+      if (session.undeliveredHash !== null) await store.redeliverRefreshToken(redelivery(session, at))
       await record({ ...base, type: 'refresh.replayed', classification: 'concurrent' })
       return issue(session, issueRefreshToken(refreshTagKey, sid, session.generation, successor), at, 'concurrent')
+    }
+    if (isPrevious && mayRedeliver && hashesEqual(session.refreshHash, successorHash)) {
+      // After the window, with the successor unused: if its answer is known to be lost (marked
+      // in the store, or known here and written there first), the predecessor gets it once
+      // more. The store clears the mark in the same compare-and-set, so this works once per lost
+      // answer; anything else is classified again from the record as it is now, the mark aside.
+      // docs/design.md, "A lost answer is not theft".
+      await undelivered.settle(sid, successorHash)
+      const result = await store.redeliverRefreshToken(redelivery(session, at))
+      if (!result.redelivered) return classifyFailedRotation(token, hash, successor, successorHash, result.session, at, false)
+      try {
+        await record({ ...base, type: 'refresh.replayed', classification: 'undelivered' })
+      } catch (error) {
+        // The mark is spent and this answer is lost as well (a 503): known again, like any other.
+        undelivered.remember({ id: sid, generation: session.generation, hash: successorHash })
+        throw error
+      }
+      const tokens = await issue(result.session, issueRefreshToken(refreshTagKey, sid, session.generation, successor), at)
+      return { ...tokens, replay: 'undelivered' }
     }
     const classification: Extract<ReplayClassification, 'previous_after_window' | 'older_generation'> = isPrevious ? 'previous_after_window' : 'older_generation'
     // Revoke first: no other write (the audit event below may live elsewhere, on another Redis
@@ -368,6 +446,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
         scope,
         audience,
         maxAccessExp: maxAccessExpAt(at),
+        undeliveredHash: null,
       }
       const audit: AuditEvent = { type: 'session.created', at, sessionId: id, subject, device }
       await store.createSession(session, audit)
@@ -383,17 +462,32 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       const successor = deriveSuccessorSecret(refreshChainKey, token.sid, token.generation + 1, token.secret)
       const successorHash = hashRefreshSecret(successor)
       const audit = { type: 'refresh.rotated' as const, at, sessionId: token.sid, generation: token.generation + 1, device }
-      const result = await store.rotateRefreshToken({
-        id: token.sid,
-        generation: token.generation,
-        hash,
-        newHash: successorHash,
-        now: at,
-        idleExpiresAt: at + config.idleTimeoutSeconds * 1000,
-        device,
-        maxAccessExp: maxAccessExpAt(at),
-        audit,
-      })
+      let result: RotateRefreshResult
+      try {
+        result = await store.rotateRefreshToken({
+          id: token.sid,
+          generation: token.generation,
+          hash,
+          newHash: successorHash,
+          now: at,
+          idleExpiresAt: at + config.idleTimeoutSeconds * 1000,
+          device,
+          maxAccessExp: maxAccessExpAt(at),
+          audit,
+        })
+      } catch (error) {
+        // A failed call (a timeout, a dropped connection) may have committed with only its
+        // answer lost: remembered, to be marked undelivered if exactly this rotation committed.
+        if (!isHallpassError(error) || error.family === 'infrastructure') {
+          undelivered.remember({ id: token.sid, generation: token.generation + 1, hash: successorHash, rotatedAt: at })
+        }
+        throw error
+      }
+      if (undelivered.size > 0) {
+        // A rotation that took effect here supersedes (or redid) an uncertain one of its session.
+        if (result.rotated) undelivered.forget(token.sid)
+        reconcileSoon()
+      }
       if (!result.rotated) return classifyFailedRotation(token, hash, successor, successorHash, result.session, at)
       if (listeners.size > 0) emit({ ...audit, subject: result.session.subject })
       return issue(result.session, issueRefreshToken(refreshTagKey, token.sid, token.generation + 1, successor), at)
@@ -458,6 +552,23 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       }
       return { active: true, session: toInfo(session) }
     },
+
+    async markUndelivered(tokens) {
+      if (typeof tokens !== 'object' || tokens === null) throw new SessionInputInvalid('tokens', 'must be the tokens of an answer')
+      const token = parseRefreshToken(tokens.refreshToken, refreshTagKey)
+      // Generation 0 has no predecessor that could come back for it.
+      if (token.generation === 0) return false
+      const input = { id: token.sid, generation: token.generation, hash: hashRefreshSecret(token.secret) }
+      try {
+        return await store.markUndelivered(input)
+      } catch (error) {
+        if (isHallpassError(error) && error.family !== 'infrastructure') throw error
+        undelivered.remember(input)
+        return false
+      }
+    },
+
+    reconcileUndelivered: () => undelivered.reconcile(),
 
     async audit(subject, auditOptions = {}) {
       checkOptionsObject(auditOptions, 'options')

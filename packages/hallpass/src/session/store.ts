@@ -12,7 +12,10 @@ export interface RotateRefreshInput {
   /** The generation and hash the caller presented: the compare half of compare-and-set. */
   readonly generation: number
   readonly hash: string
-  /** The successor's hash; stored with `generation + 1`, and `hash` becomes `previousHash`. */
+  /**
+   * The successor's hash; stored with `generation + 1`, `hash` becomes `previousHash`, and
+   * `undeliveredHash` is cleared (it only ever names the current token).
+   */
   readonly newHash: string
   readonly now: number
   /**
@@ -41,6 +44,40 @@ export interface RotateRefreshInput {
 export type RotateRefreshResult =
   | { readonly rotated: true; readonly session: SessionRecord }
   | { readonly rotated: false; readonly session: SessionRecord | undefined }
+
+/**
+ * The answer that carried a session's current refresh token was lost. `generation` and `hash`
+ * are that token's: the compare half of compare-and-set.
+ */
+export interface MarkUndeliveredInput {
+  readonly id: string
+  readonly generation: number
+  readonly hash: string
+  /**
+   * When given, only the rotation made at exactly this time (its `now`, stored as `rotatedAt`)
+   * is marked: a failed rotation call's own commit, not a later retry that committed the same
+   * successor (the chain is deterministic) and whose answer arrived.
+   */
+  readonly rotatedAt?: number
+}
+
+/** The predecessor came back for a current token whose answer was lost: issue it again. */
+export interface RedeliverRefreshInput {
+  readonly id: string
+  /** The current generation and hash, which must also be the marked one. */
+  readonly generation: number
+  readonly hash: string
+  readonly now: number
+  /** The new idle deadline, as for a rotation. */
+  readonly idleExpiresAt: number
+  /** Raises the session's `maxAccessExp` to this, if higher (never lowers it). */
+  readonly maxAccessExp: number
+}
+
+/** Like `RotateRefreshResult`: the updated record, or the record as it is now (or undefined). */
+export type RedeliverRefreshResult =
+  | { readonly redelivered: true; readonly session: SessionRecord }
+  | { readonly redelivered: false; readonly session: SessionRecord | undefined }
 
 export interface RevokeSessionInput {
   readonly id: string
@@ -79,6 +116,22 @@ export interface SessionStore {
   createSession(record: SessionRecord, audit: AuditEvent): Promise<void>
   getSession(id: string): Promise<SessionRecord | undefined>
   rotateRefreshToken(input: RotateRefreshInput): Promise<RotateRefreshResult>
+  /**
+   * Marks the answer of the current refresh token lost: sets `undeliveredHash` to `hash` if the
+   * session exists, is not revoked, and its current generation and hash (and `rotatedAt`, when
+   * given) are exactly the input's. Nothing else changes. True when the mark is set now (also
+   * when it already was), false when nothing matched.
+   */
+  markUndelivered(input: MarkUndeliveredInput): Promise<boolean>
+  /**
+   * Answers a lost answer once. If the session is live at `now` (not revoked, neither deadline
+   * reached), its current generation and hash are the input's and `undeliveredHash` is that
+   * hash: clears the mark, and sets `rotatedAt` and `lastSeenAt` to `now`, the idle deadline to
+   * `idleExpiresAt` and raises `maxAccessExp`, as a rotation would (generation and hashes stay).
+   * Otherwise nothing is written and the record comes back as it is now. Of concurrent callers
+   * exactly one succeeds.
+   */
+  redeliverRefreshToken(input: RedeliverRefreshInput): Promise<RedeliverRefreshResult>
   /** Marks the session revoked, appends the feed entry and the audit event, notifies subscribers. */
   revokeSession(input: RevokeSessionInput): Promise<RevokeSessionResult>
   /** Revokes every live session of a subject (but `exceptId`), one feed entry and one audit event each. */

@@ -27,8 +27,15 @@ export interface SessionRecord {
   readonly refreshHash: string
   /** Hash of the generation before the current one, for the grace window. */
   readonly previousHash: string | null
-  /** When the current generation was issued. */
+  /** When the current generation was issued (or last issued again: a redelivery). */
   readonly rotatedAt: number
+  /**
+   * `refreshHash` while the answer that carried the current token is known to have been lost
+   * (its rotation committed but its reply did not arrive, or the response could not be written),
+   * else null. The first presentation of the predecessor after that gets the current token again
+   * and clears it (`redeliverRefreshToken`); a rotation clears it too.
+   */
+  readonly undeliveredHash: string | null
   readonly revokedAt: number | null
   readonly revokeReason: string | null
   readonly device: DeviceInfo
@@ -57,11 +64,14 @@ export type AuditEventType =
  * How a presented refresh token that is not the current one was classified:
  * - `concurrent`: the immediately previous token inside the grace window (tabs, retries):
  *   answered with the same successor, the session is unharmed;
+ * - `undelivered`: the immediately previous token after the window, while its successor is
+ *   unused and known never to have reached the client (a lost answer): answered with the same
+ *   successor once, the session is unharmed;
  * - `previous_after_window`: the previous token after the window: reuse, the session is revoked;
  * - `older_generation`: a genuine token two or more generations old: reuse, revoked;
  * - `after_revocation`: any genuine token of an already revoked session.
  */
-export type ReplayClassification = 'concurrent' | 'previous_after_window' | 'older_generation' | 'after_revocation'
+export type ReplayClassification = 'concurrent' | 'undelivered' | 'previous_after_window' | 'older_generation' | 'after_revocation'
 
 /** One entry of the audit trail. */
 export interface AuditEvent {

@@ -12,7 +12,7 @@ import { isHallpassError, StoreUnavailable, type HallpassErrorCode } from '../er
 import { createSessionManager, type SessionManager, type SessionManagerOptions } from '../session/manager.ts'
 import { issueRefreshToken, tagKeyOf } from '../session/refresh-token.ts'
 import { deriveKeys } from '../session/secret.ts'
-import type { SessionStore } from '../session/store.ts'
+import type { RotateRefreshInput, SessionStore } from '../session/store.ts'
 import type { AuditEvent, SessionRecord } from '../session/types.ts'
 import type { StoreUnderTest } from './store-conformance.ts'
 
@@ -537,6 +537,280 @@ export function describeSessionConformance(name: string, makeStore: MakeStore, o
         const replay = await manager.refresh(issued.refreshToken)
         assert.equal(replay.refreshToken, next.refreshToken)
         assert.ok(issued.session.createdAt > Date.now() + 86_400_000, 'this suite runs far from the wall clock')
+      }))
+
+    describeLostAnswers(makeStore)
+  })
+}
+
+/** A store whose next rotation calls fail on demand, after committing (the answer is lost) or before. */
+interface LossyStore {
+  readonly store: SessionStore
+  /** The next rotation call commits, then fails as if the connection dropped before its answer. */
+  loseNextAnswer(): void
+  /** The next rotation call fails without reaching the store. */
+  failNext(): void
+  /** The next audit append fails. */
+  failNextAudit(): void
+}
+
+function lossy(inner: SessionStore): LossyStore {
+  const faults: Array<'after' | 'before'> = []
+  let failAudit = false
+  const store = Object.create(inner, {
+    appendAudit: {
+      value: (event: AuditEvent) => {
+        if (!failAudit) return inner.appendAudit(event)
+        failAudit = false
+        return Promise.reject(new StoreUnavailable('audit down (simulated)'))
+      },
+    },
+    rotateRefreshToken: {
+      value: async (input: RotateRefreshInput) => {
+        const fault = faults.shift()
+        if (fault === 'before') throw new StoreUnavailable('the store is unreachable (simulated)')
+        const result = await inner.rotateRefreshToken(input)
+        if (fault === 'after') throw new StoreUnavailable('the answer was lost (simulated)')
+        return result
+      },
+    },
+  }) as SessionStore
+  return { store, loseNextAnswer: () => void faults.push('after'), failNext: () => void faults.push('before'), failNextAudit: () => void (failAudit = true) }
+}
+
+async function rejectsAsReuse(promise: Promise<unknown>, classification: string): Promise<void> {
+  const error = (await rejectsWith(promise, 'ERR_REFRESH_REUSED')) as { classification: string }
+  assert.equal(error.classification, classification)
+}
+
+// docs/design.md, "A lost answer is not theft": a rotation whose answer is known to be lost is
+// answered again, once, to the first return of its predecessor; everything else is as before.
+function describeLostAnswers(makeStore: MakeStore): void {
+  describe('a lost answer is not theft', () => {
+    interface LostAnswerContext {
+      /** A manager on the store through `lossy`. */
+      manager: SessionManager
+      /** The store itself, to read records and to run other instances on. */
+      store: SessionStore
+      lossy: LossyStore
+      /** Refreshes with `token` through `manager`: the rotation commits, its answer is lost (a 503). */
+      lose: (token: string) => Promise<void>
+      clock: TestClock
+      /** Another instance on the same store (and clock), whose calls never fail. */
+      other: () => Promise<SessionManager>
+    }
+    async function withLossyStore(run: (ctx: LostAnswerContext) => Promise<void>): Promise<void> {
+      const underTest = await makeStore()
+      const clock = createTestClock()
+      const faulty = lossy(underTest.store)
+      const open = (store: SessionStore) => createSessionManager({ store, secret: SECRET, issuer: ISSUER, now: clock.now })
+      try {
+        const manager = await open(faulty.store)
+        const lose = async (token: string): Promise<void> => {
+          faulty.loseNextAnswer()
+          await rejectsWith(manager.refresh(token), 'ERR_STORE_UNAVAILABLE')
+        }
+        await run({ manager, store: underTest.store, lossy: faulty, lose, clock, other: () => open(underTest.store) })
+      } finally {
+        await underTest.cleanup()
+      }
+    }
+
+    for (const seconds of [30, 600]) {
+      it(`the rotation committed but its answer was lost: the retry ${seconds} s later gets the same successor, and the session lives`, () =>
+        withLossyStore(async ({ manager, store, lose, clock }) => {
+          const first = await manager.create({ subject: 'owner' })
+          await lose(first.refreshToken)
+          assert.equal((await store.getSession(first.session.id))?.generation, 1, 'the rotation committed')
+          clock.advance(seconds)
+          const retry = await manager.refresh(first.refreshToken)
+          assert.equal(retry.replay, 'undelivered')
+          assert.match(retry.refreshToken, /\.1\./)
+          // A fresh access token of the full lifetime, not one bounded by the lost rotation's time.
+          assert.equal(manager.verifyAccessToken(retry.accessToken).claims.exp, Math.floor(clock.now() / 1000) + 600)
+          const stored = await store.getSession(first.session.id)
+          assert.equal(stored?.generation, 1)
+          assert.equal(stored?.undeliveredHash, null)
+          assert.equal(stored?.rotatedAt, clock.now())
+          const next = await manager.refresh(retry.refreshToken)
+          assert.equal(next.replay, undefined)
+          assert.match(next.refreshToken, /\.2\./)
+          const audit = await manager.audit('owner')
+          assert.ok(audit.some((e) => e.type === 'refresh.replayed' && e.classification === 'undelivered'))
+          assert.ok(!audit.some((e) => e.type === 'refresh.reuse_detected'))
+        }))
+    }
+
+    it('it works once: the predecessor again within the window is a racer, after it reuse', () =>
+      withLossyStore(async ({ manager, lose, clock }) => {
+        const first = await manager.create({ subject: 'owner' })
+        await lose(first.refreshToken)
+        clock.advance(30)
+        const retry = await manager.refresh(first.refreshToken)
+        assert.equal(retry.replay, 'undelivered')
+        // The answer again is an issue like a rotation: its racers share it for the grace window.
+        clock.advance(5)
+        const racer = await manager.refresh(first.refreshToken)
+        assert.equal(racer.replay, 'concurrent')
+        assert.equal(racer.refreshToken, retry.refreshToken)
+        clock.advance(11)
+        await rejectsAsReuse(manager.refresh(first.refreshToken), 'previous_after_window')
+        await rejectsWith(manager.refresh(retry.refreshToken), 'ERR_SESSION_REVOKED')
+      }))
+
+    it('the predecessor after its successor was used still revokes the session, and a mark never outlives that use', () =>
+      withLossyStore(async ({ manager, store, lose, clock }) => {
+        const first = await manager.create({ subject: 'owner' })
+        await lose(first.refreshToken)
+        clock.advance(30)
+        const retry = await manager.refresh(first.refreshToken)
+        await manager.refresh(retry.refreshToken)
+        clock.advance(30)
+        await rejectsAsReuse(manager.refresh(first.refreshToken), 'older_generation')
+
+        // Marked, then used before its predecessor came back: the rotation spent the mark.
+        const other = await manager.create({ subject: 'owner' })
+        const second = await manager.refresh(other.refreshToken)
+        assert.equal(await manager.markUndelivered(second), true)
+        clock.advance(30)
+        await manager.refresh(second.refreshToken)
+        assert.equal((await store.getSession(other.session.id))?.undeliveredHash, null)
+        clock.advance(30)
+        await rejectsAsReuse(manager.refresh(second.refreshToken), 'previous_after_window')
+        assert.equal((await manager.list('owner')).length, 0)
+      }))
+
+    it('a thief and the owner alternating are caught: the leniency serves one of them, once', async () => {
+      await withLossyStore(async ({ manager, lose, clock }) => {
+        // Both hold T1; one's refresh with it commits T2 but its answer is lost. Whichever comes
+        // back first with T1 gets T2, once; the other, coming back after the window, revokes.
+        const t0 = await manager.create({ subject: 'victim' })
+        const t1 = await manager.refresh(t0.refreshToken)
+        clock.advance(60)
+        await lose(t1.refreshToken)
+        clock.advance(30)
+        const served = await manager.refresh(t1.refreshToken)
+        assert.equal(served.replay, 'undelivered')
+        clock.advance(30)
+        await rejectsAsReuse(manager.refresh(t1.refreshToken), 'previous_after_window')
+        await rejectsWith(manager.refresh(served.refreshToken), 'ERR_SESSION_REVOKED')
+        assert.equal((await manager.get(t0.session.id))?.revokeReason, 'refresh_reuse')
+      })
+      // Without a lost answer, nothing changed: the second of the two to come back revokes.
+      await withLossyStore(async ({ manager, clock }) => {
+        const t0 = await manager.create({ subject: 'victim' })
+        const stolen = await manager.refresh(t0.refreshToken)
+        clock.advance(60)
+        await manager.refresh(stolen.refreshToken)
+        clock.advance(60)
+        await rejectsAsReuse(manager.refresh(stolen.refreshToken), 'previous_after_window')
+      })
+    })
+
+    it('a rotation that never reached the store: the retry simply rotates, and no leniency is left behind', () =>
+      withLossyStore(async ({ manager, store, lossy, clock }) => {
+        const first = await manager.create({ subject: 'owner' })
+        lossy.failNext()
+        await rejectsWith(manager.refresh(first.refreshToken), 'ERR_STORE_UNAVAILABLE')
+        assert.equal((await store.getSession(first.session.id))?.generation, 0)
+        clock.advance(30)
+        const next = await manager.refresh(first.refreshToken)
+        assert.equal(next.replay, undefined)
+        assert.match(next.refreshToken, /\.1\./)
+        assert.equal(await manager.reconcileUndelivered(), 0)
+        assert.equal((await store.getSession(first.session.id))?.undeliveredHash, null)
+        clock.advance(30)
+        await rejectsAsReuse(manager.refresh(first.refreshToken), 'previous_after_window')
+      }))
+
+    const failedRetries = [
+      ['the store still failing at the first retry', (lossy: LossyStore) => lossy.failNext()],
+      ['the answer given again lost too (its audit write fails)', (lossy: LossyStore) => lossy.failNextAudit()],
+    ] as const
+    for (const [what, fail] of failedRetries) {
+      it(`${what}: a later retry gets the successor`, () =>
+        withLossyStore(async ({ manager, lose, lossy, clock }) => {
+          const first = await manager.create({ subject: 'owner' })
+          await lose(first.refreshToken)
+          clock.advance(30)
+          fail(lossy)
+          await rejectsWith(manager.refresh(first.refreshToken), 'ERR_STORE_UNAVAILABLE')
+          clock.advance(30)
+          assert.equal((await manager.refresh(first.refreshToken)).replay, 'undelivered')
+        }))
+    }
+
+    it('another instance honours a lost answer once this one has told the store, and only the rotation that was lost', () =>
+      withLossyStore(async ({ manager, lose, store, lossy, clock, other }) => {
+        const second = await other()
+        const first = await manager.create({ subject: 'owner' })
+        await lose(first.refreshToken)
+        // The same rotation made again elsewhere, after this instance's attempt never arrived:
+        // that answer was delivered, so it must not be marked.
+        const elsewhere = await manager.create({ subject: 'owner' })
+        lossy.failNext()
+        await rejectsWith(manager.refresh(elsewhere.refreshToken), 'ERR_STORE_UNAVAILABLE')
+        clock.advance(1)
+        await second.refresh(elsewhere.refreshToken)
+        clock.advance(6)
+        assert.equal(await manager.reconcileUndelivered(), 1)
+        const stored = await store.getSession(first.session.id)
+        assert.equal(stored?.undeliveredHash, stored?.refreshHash)
+        assert.equal((await store.getSession(elsewhere.session.id))?.undeliveredHash, null)
+        clock.advance(30)
+        assert.equal((await second.refresh(first.refreshToken)).replay, 'undelivered')
+        await rejectsAsReuse(second.refresh(elsewhere.refreshToken), 'previous_after_window')
+      }))
+
+    it('markUndelivered: an answer the server could not write is answered again to its predecessor', () =>
+      withLossyStore(async ({ manager, store, clock }) => {
+        const first = await manager.create({ subject: 'owner' })
+        const second = await manager.refresh(first.refreshToken)
+        assert.equal(await manager.markUndelivered(second), true)
+        const stored = await store.getSession(first.session.id)
+        assert.equal(stored?.undeliveredHash, stored?.refreshHash)
+        clock.advance(30)
+        const again = await manager.refresh(first.refreshToken)
+        assert.equal(again.replay, 'undelivered')
+        assert.equal(again.refreshToken, second.refreshToken)
+        // Nothing to mark: a login's token (no predecessor), a superseded one.
+        assert.equal(await manager.markUndelivered(first), false)
+        await manager.refresh(second.refreshToken)
+        assert.equal(await manager.markUndelivered(second), false)
+        await rejectsWith(manager.markUndelivered({ refreshToken: `${second.refreshToken.slice(0, -1)}A` }), 'ERR_REFRESH_INVALID')
+        await rejectsWith(manager.markUndelivered({ refreshToken: 'hprt_x' }), 'ERR_REFRESH_INVALID')
+        await rejectsWith(manager.markUndelivered(null as never), 'ERR_SESSION_INPUT_INVALID')
+      }))
+
+    it('a grace-window answer spends a mark: a later return of the predecessor is reuse', () =>
+      withLossyStore(async ({ manager, lose, clock }) => {
+        const first = await manager.create({ subject: 'owner' })
+        await lose(first.refreshToken)
+        clock.advance(6)
+        assert.equal(await manager.reconcileUndelivered(), 1)
+        clock.advance(2)
+        assert.equal((await manager.refresh(first.refreshToken)).replay, 'concurrent')
+        clock.advance(30)
+        await rejectsAsReuse(manager.refresh(first.refreshToken), 'previous_after_window')
+      }))
+
+    it('hostile: a mark yields the same successor to its predecessor and nothing else', () =>
+      withLossyStore(async ({ manager, store, lose, clock }) => {
+        const g0 = await manager.create({ subject: 'victim' })
+        const g1 = await manager.refresh(g0.refreshToken)
+        clock.advance(60)
+        await lose(g1.refreshToken)
+        clock.advance(6)
+        assert.equal(await manager.reconcileUndelivered(), 1)
+        const before = await store.getSession(g0.session.id)
+        // A forged or altered token changes nothing, mark included.
+        const tampered = `${g1.refreshToken.slice(0, -2)}${g1.refreshToken.endsWith('AA') ? 'BB' : 'AA'}`
+        await rejectsWith(manager.refresh(tampered), 'ERR_REFRESH_INVALID')
+        assert.deepEqual(await store.getSession(g0.session.id), before)
+        // An older generation is reuse, mark or not.
+        clock.advance(30)
+        await rejectsAsReuse(manager.refresh(g0.refreshToken), 'older_generation')
+        await rejectsWith(manager.refresh(g1.refreshToken), 'ERR_SESSION_REVOKED')
       }))
   })
 }

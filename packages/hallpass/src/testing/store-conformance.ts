@@ -13,7 +13,7 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { isHallpassError } from '../errors.ts'
 import { compareFeedCursors, formatFeedCursor, parseFeedCursor } from '../session/feed-cursor.ts'
 import { FEED_EXP_MARGIN_SECONDS } from '../session/feed-reader.ts'
-import type { RevocationListener, RotateRefreshInput, SessionStore } from '../session/store.ts'
+import type { RedeliverRefreshInput, RevocationListener, RotateRefreshInput, SessionStore } from '../session/store.ts'
 import type { AuditEvent, AuditEventType, DeviceInfo, RevocationEntry, SessionRecord } from '../session/types.ts'
 
 /** A fresh, empty store for one case, and how to dispose of it. */
@@ -72,6 +72,7 @@ export function sessionRecordFixture(overrides: Partial<SessionRecord> = {}): Se
     scope: null,
     audience: null,
     maxAccessExp: 0,
+    undeliveredHash: null,
     ...overrides,
   }
 }
@@ -120,6 +121,32 @@ function rotated(record: SessionRecord, input: RotateRefreshInput): SessionRecor
     lastSeenAt: input.now,
     idleExpiresAt: input.idleExpiresAt,
     device: { ...record.device, ...fresh },
+    maxAccessExp: Math.max(record.maxAccessExp, input.maxAccessExp),
+    undeliveredHash: null,
+  }
+}
+
+function redelivery(record: SessionRecord, overrides: Partial<RedeliverRefreshInput> = {}): RedeliverRefreshInput {
+  const now = overrides.now ?? record.rotatedAt + 10 * MINUTE
+  return {
+    id: record.id,
+    generation: record.generation,
+    hash: record.refreshHash,
+    now,
+    idleExpiresAt: Math.min(now + 7 * DAY, record.expiresAt),
+    maxAccessExp: 0,
+    ...overrides,
+  }
+}
+
+/** What a successful redelivery must leave behind: the token issued again, the mark spent. */
+function redelivered(record: SessionRecord, input: RedeliverRefreshInput): SessionRecord {
+  return {
+    ...record,
+    undeliveredHash: null,
+    rotatedAt: input.now,
+    lastSeenAt: input.now,
+    idleExpiresAt: input.idleExpiresAt,
     maxAccessExp: Math.max(record.maxAccessExp, input.maxAccessExp),
   }
 }
@@ -228,6 +255,7 @@ export function describeStoreConformance(
   void describe(`SessionStore conformance: ${name}`, { skip }, () => {
     void describe('records', () => describeRecords(storeCase))
     void describe('rotateRefreshToken', () => describeRotation(storeCase))
+    void describe('lost answers: markUndelivered, redeliverRefreshToken', () => describeUndelivered(storeCase))
     void describe('revocation', () => describeRevocation(storeCase))
     void describe('listSessions', () => describeListing(storeCase))
     void describe('audit trail', () => describeAudit(storeCase))
@@ -492,6 +520,112 @@ function describeRotation(storeCase: StoreCase): void {
     const expected = rotated(record, inputs[winning[0]!]!)
     assert.deepEqual(await store.getSession(record.id), expected)
     for (const r of results) assert.deepEqual(r.session, expected)
+  })
+}
+
+/** A session rotated once (generation 1, with a previous hash), as a lost answer leaves it. */
+async function rotatedOnce(store: SessionStore, overrides: Partial<SessionRecord> = {}): Promise<SessionRecord> {
+  const result = await store.rotateRefreshToken(rotation(await seed(store, overrides)))
+  assert.equal(result.rotated, true)
+  return result.session
+}
+
+async function assertNotRedelivered(store: SessionStore, before: SessionRecord | undefined, input: RedeliverRefreshInput): Promise<void> {
+  assert.deepEqual(await store.redeliverRefreshToken(input), { redelivered: false, session: before })
+  if (before !== undefined) assert.deepEqual(await store.getSession(before.id), before)
+}
+
+function describeUndelivered(storeCase: StoreCase): void {
+  storeCase('markUndelivered marks only the current token of a live session, and nothing else changes', async (store) => {
+    const current = await rotatedOnce(store)
+    const audit = await store.listAudit(current.subject, 100)
+    const misses = [
+      { id: sessionRecordFixture().id, generation: 1, hash: current.refreshHash },
+      { id: current.id, generation: 0, hash: current.previousHash! },
+      { id: current.id, generation: 1, hash: current.previousHash! },
+      { id: current.id, generation: 0, hash: current.refreshHash },
+      { id: current.id, generation: 2, hash: current.refreshHash },
+      { id: current.id, generation: 1, hash: randomToken(32) },
+      { id: current.id, generation: 1, hash: `${current.refreshHash}\u0000` },
+      { id: current.id, generation: 1, hash: current.refreshHash, rotatedAt: current.rotatedAt + 1 },
+    ]
+    for (const input of misses) {
+      assert.equal(await store.markUndelivered(input), false, JSON.stringify(input))
+      assert.deepEqual(await store.getSession(current.id), current)
+    }
+    const marked = { ...current, undeliveredHash: current.refreshHash }
+    assert.equal(await store.markUndelivered({ id: current.id, generation: 1, hash: current.refreshHash, rotatedAt: current.rotatedAt }), true)
+    assert.deepEqual(await store.getSession(current.id), marked)
+    // Again, and without rotatedAt: still marked, still nothing else.
+    assert.equal(await store.markUndelivered({ id: current.id, generation: 1, hash: current.refreshHash }), true)
+    assert.deepEqual(await store.getSession(current.id), marked)
+    assert.deepEqual(await store.listAudit(current.subject, 100), audit, 'a mark writes no audit event')
+
+    const revoked = await rotatedOnce(store)
+    await store.revokeSession(revocation(revoked, revoked.rotatedAt + SECOND))
+    const after = await store.getSession(revoked.id)
+    assert.equal(await store.markUndelivered({ id: revoked.id, generation: 1, hash: revoked.refreshHash }), false)
+    assert.deepEqual(await store.getSession(revoked.id), after)
+  })
+
+  storeCase('a mark round-trips, and the next rotation clears it', async (store) => {
+    const record = await seed(store, { generation: 3, previousHash: randomToken(32) })
+    const marked = { ...record, undeliveredHash: record.refreshHash }
+    const hash = randomToken(32)
+    const stored = await seed(store, { refreshHash: hash, undeliveredHash: hash })
+    assert.deepEqual(await store.getSession(stored.id), stored)
+    assert.equal(await store.markUndelivered({ id: record.id, generation: 3, hash: record.refreshHash }), true)
+    const input = rotation(marked)
+    assert.deepEqual(await store.rotateRefreshToken(input), { rotated: true, session: rotated(marked, input) })
+    assert.equal((await store.getSession(record.id))?.undeliveredHash, null)
+  })
+
+  storeCase('redeliverRefreshToken issues the marked current token again, once', async (store) => {
+    const current = await rotatedOnce(store, { maxAccessExp: 1_900_000_000 })
+    assert.equal(await store.markUndelivered({ id: current.id, generation: 1, hash: current.refreshHash }), true)
+    const audit = await store.listAudit(current.subject, 100)
+    const input = redelivery(current, { maxAccessExp: 2_000_000_000 })
+    const expected = redelivered(current, input)
+    assert.deepEqual(await store.redeliverRefreshToken(input), { redelivered: true, session: expected })
+    assert.deepEqual(await store.getSession(current.id), expected)
+    // The mark is spent: the same call again changes nothing.
+    await assertNotRedelivered(store, expected, { ...input, now: input.now + MINUTE })
+    assert.deepEqual(await store.listAudit(current.subject, 100), audit, 'a redelivery writes no audit event (the manager does)')
+    // maxAccessExp is only raised, never lowered.
+    assert.equal(await store.markUndelivered({ id: current.id, generation: 1, hash: current.refreshHash }), true)
+    const lower = redelivery(expected, { maxAccessExp: 1_000 })
+    assert.equal((await store.redeliverRefreshToken(lower)).session?.maxAccessExp, 2_000_000_000)
+  })
+
+  storeCase('redeliverRefreshToken refuses without the mark, another token, a revoked or expired session', async (store) => {
+    const unmarked = await rotatedOnce(store)
+    await assertNotRedelivered(store, unmarked, redelivery(unmarked))
+    await assertNotRedelivered(store, undefined, redelivery(sessionRecordFixture()))
+
+    const current = await rotatedOnce(store)
+    assert.equal(await store.markUndelivered({ id: current.id, generation: 1, hash: current.refreshHash }), true)
+    const marked = { ...current, undeliveredHash: current.refreshHash }
+    // Only the marked current token: not the predecessor, another hash, or another generation.
+    await assertNotRedelivered(store, marked, redelivery(marked, { hash: current.previousHash! }))
+    await assertNotRedelivered(store, marked, redelivery(marked, { generation: 0, hash: current.previousHash! }))
+    await assertNotRedelivered(store, marked, redelivery(marked, { hash: randomToken(32) }))
+    await assertNotRedelivered(store, marked, redelivery(marked, { generation: 2 }))
+    // Deadlines, as for a rotation: reached means refused.
+    await assertNotRedelivered(store, marked, redelivery(marked, { now: marked.idleExpiresAt }))
+    await assertNotRedelivered(store, marked, redelivery(marked, { now: marked.expiresAt }))
+    await store.revokeSession(revocation(marked, marked.rotatedAt + SECOND))
+    await assertNotRedelivered(store, await store.getSession(marked.id), redelivery(marked))
+  })
+
+  storeCase('50 concurrent redeliveries of one mark: exactly one succeeds', async (store) => {
+    const current = await rotatedOnce(store)
+    assert.equal(await store.markUndelivered({ id: current.id, generation: 1, hash: current.refreshHash }), true)
+    const input = redelivery(current)
+    const results = await Promise.all(Array.from({ length: 50 }, () => store.redeliverRefreshToken(input)))
+    assert.equal(results.filter((r) => r.redelivered).length, 1)
+    const expected = redelivered(current, input)
+    for (const result of results) assert.deepEqual(result.session, expected)
+    assert.deepEqual(await store.getSession(current.id), expected)
   })
 }
 

@@ -132,10 +132,10 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
       const stores = await Promise.all(instancePools.map((pool) => createPostgresStore({ pool, schema })))
       const versions = async (): Promise<number[]> =>
         (await admin!.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`)).rows.map((r) => r.version)
-      assert.deepEqual(await versions(), [1, 2])
+      assert.deepEqual(await versions(), [1, 2, 3])
       await stores[0]!.migrate()
       await createPostgresStore({ pool: instancePools[1]!, schema })
-      assert.deepEqual(await versions(), [1, 2])
+      assert.deepEqual(await versions(), [1, 2, 3])
       const tables = await admin!.query<{ table_name: string }>('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema])
       assert.deepEqual(tables.rows.map((r) => r.table_name), ['audit', 'keyring', 'meta', 'revocations', 'schema_migrations', 'sessions'])
       // The migrated schema works from every instance.
@@ -147,6 +147,22 @@ describe('PostgreSQL store', { skip: skip ?? false }, () => {
     } finally {
       await endPools(instancePools)
       await dropSchema(schema)
+    }
+  })
+
+  it('migration 3 adds the lost-answer mark: sessions from before it read with none, and can be marked', async () => {
+    const { store, schema, cleanup } = await freshStore()
+    try {
+      const record = await seed(store)
+      // The schema as version 2 left it.
+      await admin!.query(`ALTER TABLE "${schema}".sessions DROP COLUMN undelivered_hash`)
+      await admin!.query(`DELETE FROM "${schema}".schema_migrations WHERE version = 3`)
+      await store.migrate()
+      assert.deepEqual(await store.getSession(record.id), record)
+      assert.equal(await store.markUndelivered({ id: record.id, generation: 0, hash: record.refreshHash }), true)
+      assert.equal((await store.getSession(record.id))?.undeliveredHash, record.refreshHash)
+    } finally {
+      await cleanup()
     }
   })
 

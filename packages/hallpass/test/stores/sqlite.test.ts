@@ -155,6 +155,29 @@ describe('sqlite store: schema and pragmas', () => {
     }
   })
 
+  it('upgrades a version-3 database: its sessions read with no lost-answer mark, and can be marked', async () => {
+    const tmp = tempDir()
+    const path = join(tmp.dir, 'sessions.db')
+    try {
+      const first = createSqliteStore({ path })
+      const record = await seed(first)
+      await first.close()
+      // The file as release 3 left it.
+      const old = new Database(path)
+      old.exec('ALTER TABLE hallpass_sessions DROP COLUMN undelivered_hash')
+      old.pragma('user_version = 3')
+      old.close()
+
+      const store = createSqliteStore({ path })
+      assert.deepEqual(await store.getSession(record.id), record)
+      assert.equal(await store.markUndelivered({ id: record.id, generation: 0, hash: record.refreshHash }), true)
+      assert.equal((await store.getSession(record.id))?.undeliveredHash, record.refreshHash)
+      await store.close()
+    } finally {
+      tmp.remove()
+    }
+  })
+
   it('refuses a database whose schema is newer than this release, changing nothing', () => {
     const tmp = tempDir()
     const path = join(tmp.dir, 'sessions.db')

@@ -112,7 +112,7 @@ describe('postgres user store', { skip }, () => {
         // The session store still opens: the user table recorded nothing in its migrations.
         await (await createPostgresStore({ pool: shared!, schema })).close()
         const versions = await admin!.query<{ version: number }>(`SELECT version FROM "${schema}".schema_migrations ORDER BY version`)
-        assert.deepEqual(versions.rows.map((r) => r.version), [1, 2], order)
+        assert.deepEqual(versions.rows.map((r) => r.version), [1, 2, 3], order)
         assert.deepEqual(await tablesOf(schema), ['audit', 'keyring', 'meta', 'revocations', 'schema_migrations', 'sessions', 'users', 'users_meta'], order)
         const meta = await admin!.query<{ version: number }>(`SELECT version FROM "${schema}".users_meta`)
         assert.deepEqual(meta.rows, [{ version: POSTGRES_USERS_SCHEMA_VERSION }])

@@ -14,6 +14,9 @@ import { CONFIG_OPTION, loadServerConfig } from './server-config.ts'
 
 const KEY_MAINTENANCE_MS = 60_000
 const PURGE_MS = 3_600_000
+// Lost refresh answers this instance knows of reach the store within this once it answers again,
+// so another instance recognises their retries too (well inside the default 10 s grace window).
+const RECONCILE_MS = 2_000
 
 export const serveCommand: CliCommand = {
   name: 'serve',
@@ -79,6 +82,10 @@ function waitForShutdown(app: FastifyInstance, runtime: Runtime): Promise<number
   const purge = setInterval(() => {
     sessions.store.purgeExpired(Date.now()).catch((error: unknown) => app.log.error({ err: error }, 'purge failed'))
   }, PURGE_MS)
+  // Fails while the store is down, which every request that needs it reports already.
+  const reconcile = setInterval(() => {
+    sessions.reconcileUndelivered().catch((error: unknown) => app.log.debug({ err: error }, 'lost refresh answers not reconciled yet'))
+  }, RECONCILE_MS)
   return new Promise((resolve) => {
     let stopping = false
     const stop = (signal: string): void => {
@@ -87,6 +94,7 @@ function waitForShutdown(app: FastifyInstance, runtime: Runtime): Promise<number
       app.log.info({ signal }, 'shutting down: finishing in-flight requests')
       clearInterval(maintenance)
       clearInterval(purge)
+      clearInterval(reconcile)
       // Open SSE streams would hold close() forever: end them first.
       app.server.closeIdleConnections()
       void (async () => {

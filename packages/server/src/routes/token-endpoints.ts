@@ -83,6 +83,27 @@ function sendTokens(ctx: ServerContext, request: FastifyRequest, reply: FastifyR
   return reply.code(status).header('cache-control', 'no-store').header('pragma', 'no-cache').send(body)
 }
 
+// An answer whose connection closed before it was written out never reached its client: the
+// session is told, so that the client's retry with its old token (in the body or the cookie)
+// gets the same successor instead of counting as reuse (docs/design.md, "A lost answer is not
+// theft"). An answer handed to the kernel counts as delivered: a connection that dies silently
+// afterwards looks like one that delivered, and only the grace window covers its retry.
+function reportIfUndelivered(ctx: ServerContext, request: FastifyRequest, reply: FastifyReply, tokens: IssuedTokens): void {
+  const response = reply.raw
+  const report = (): void => {
+    ctx.metrics.lostAnswers.inc()
+    void ctx.sessions.markUndelivered(tokens).catch((error: unknown) => request.log.error({ err: error }, 'could not record a lost refresh answer'))
+  }
+  // Closed while the refresh ran: its 'close' has been emitted already.
+  if (response.destroyed) {
+    report()
+    return
+  }
+  response.once('close', () => {
+    if (!response.writableFinished) report()
+  })
+}
+
 async function rateLimit(ctx: ServerContext, key: string, rule: { max: number; windowSeconds: number }, route: string): Promise<void> {
   const decision = await ctx.limiter.consume(key, rule)
   if (!decision.allowed) {
@@ -149,7 +170,8 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
       await rateLimit(ctx, `refresh-ip:${request.ip}`, ctx.config.rateLimits.refreshPerIp, 'refresh')
       const token = refreshTokenOf(ctx, request)
       const tokens = await ctx.sessions.refresh(token, { device: deviceOf(request) })
-      ctx.metrics.refreshes.inc({ result: tokens.replay === undefined ? 'rotated' : 'concurrent_replay' })
+      ctx.metrics.refreshes.inc({ result: tokens.replay === undefined ? 'rotated' : `${tokens.replay}_replay` })
+      reportIfUndelivered(ctx, request, reply, tokens)
       return sendTokens(ctx, request, reply, tokens)
     },
   )

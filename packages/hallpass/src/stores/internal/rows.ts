@@ -32,6 +32,7 @@ export const SESSION_COLUMNS = [
   'scope',
   'audience',
   'max_access_exp',
+  'undelivered_hash',
 ] as const
 
 export type SessionColumn = (typeof SESSION_COLUMNS)[number]
@@ -55,6 +56,7 @@ export interface SessionRow {
   readonly scope: string | null
   readonly audience: JsonLike | null
   readonly max_access_exp: NumberLike
+  readonly undelivered_hash: string | null
 }
 
 /** A session as bindable parameters: numbers stay numbers, JSON members become JSON text. */
@@ -76,6 +78,7 @@ export interface SessionColumns {
   readonly scope: string | null
   readonly audience: string | null
   readonly max_access_exp: number
+  readonly undelivered_hash: string | null
 }
 
 /** A corrupt row is an infrastructure fault (fail closed), never a credential verdict. */
@@ -136,6 +139,7 @@ export function sessionToColumns(record: SessionRecord): SessionColumns {
     scope: record.scope,
     audience: record.audience === null ? null : JSON.stringify(record.audience),
     max_access_exp: record.maxAccessExp,
+    undelivered_hash: record.undeliveredHash,
   }
 }
 
@@ -158,6 +162,7 @@ export function sessionFromRow(row: SessionRow): SessionRecord {
     scope: row.scope,
     audience: readAudience(row.audience),
     maxAccessExp: readNumber(row.max_access_exp, 'session'),
+    undeliveredHash: row.undelivered_hash,
   }
 }
 
@@ -171,8 +176,8 @@ export type RotationRow = Pick<SessionRow, (typeof ROTATION_RETURNED_COLUMNS)[nu
 
 /**
  * The session as a successful rotation left it: what the compare-and-set wrote comes from its
- * input (the new hash, the presented one as previous, the times, and live, since only a live
- * session rotates), the rest from the returned row. Cheaper than reading back and converting
+ * input (the new hash, the presented one as previous, the times, no undelivered mark, and live,
+ * since only a live session rotates), the rest from the returned row. Cheaper than reading back and converting
  * every column, which is measurable on the refresh path.
  */
 export function sessionAfterRotation(input: RotateRefreshInput, row: RotationRow): SessionRecord {
@@ -194,6 +199,7 @@ export function sessionAfterRotation(input: RotateRefreshInput, row: RotationRow
     scope: row.scope,
     audience: readAudience(row.audience),
     maxAccessExp: readNumber(row.max_access_exp, 'session'),
+    undeliveredHash: null,
   }
 }
 

@@ -27,6 +27,7 @@ export interface PgSessionRow extends QueryResultRow {
   scope: string | null
   audience: string | null
   max_access_exp: NumberLike
+  undelivered_hash: string | null
 }
 
 /** A feed row as selected by `revocationSelect`. */
@@ -41,7 +42,7 @@ export interface PgRevocationRow extends QueryResultRow {
 
 export const SESSION_SELECT = `id, subject, created_at, expires_at, idle_expires_at, last_seen_at, generation,
   refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason,
-  device::text AS device, claims::text AS claims, scope, audience::text AS audience, max_access_exp`
+  device::text AS device, claims::text AS claims, scope, audience::text AS audience, max_access_exp, undelivered_hash`
 
 /** A feed row and the epoch of its feed, read in the same statement: never a cached epoch. */
 export function revocationSelect(schemaIdent: string): string {
@@ -60,6 +61,7 @@ export function sessionFromPg(row: PgSessionRow): SessionRecord {
     claims: decodeJson(row.claims, 'session claims') as object,
     scope: decodeNullableText(row.scope),
     audience: row.audience === null ? null : (decodeJson(row.audience, 'session audience') as object),
+    undelivered_hash: decodeNullableText(row.undelivered_hash),
   }
   return sessionFromRow(decoded)
 }

@@ -117,5 +117,15 @@ ALTER TABLE ${s}.revocations ALTER COLUMN seq SET DEFAULT ${s}.next_feed_positio
 ALTER TABLE ${s}.sessions ADD COLUMN max_access_exp bigint NOT NULL DEFAULT 0;
 `,
     },
+    {
+      version: 3,
+      name: 'sessions.undelivered_hash',
+      // The current refresh token while its answer is known to be lost (SessionRecord; docs/
+      // design.md, "A lost answer is not theft"). A nullable column without a default: adding it
+      // rewrites nothing and holds the table's lock only for a moment.
+      sql: `
+ALTER TABLE ${s}.sessions ADD COLUMN undelivered_hash text;
+`,
+    },
   ]
 }

@@ -24,6 +24,8 @@
  */
 import { SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
 import type {
+  RedeliverRefreshInput,
+  RedeliverRefreshResult,
   RevokeSessionInput,
   RevokeSessionResult,
   RevokeSubjectInput,
@@ -126,6 +128,7 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
           audit.at,
           encodeJson(audit),
           record.maxAccessExp,
+          encodeNullableText(record.undeliveredHash),
         ])
       }),
 
@@ -157,6 +160,30 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
         if (row === undefined) return { rotated: false, session: undefined }
         const session = sessionFromPg(row)
         return row.rotated ? { rotated: true, session } : { rotated: false, session }
+      }),
+
+    markUndelivered: (input) =>
+      run('markUndelivered', async () => {
+        if (!Number.isSafeInteger(input.generation) || (input.rotatedAt !== undefined && !Number.isSafeInteger(input.rotatedAt))) return false
+        const result = await execute(sql.markUndelivered, [encodeText(input.id), input.generation, encodeText(input.hash), input.rotatedAt ?? null])
+        return result.rowCount === 1
+      }),
+
+    redeliverRefreshToken: (input: RedeliverRefreshInput) =>
+      run('redeliverRefreshToken', async (): Promise<RedeliverRefreshResult> => {
+        // As in rotateRefreshToken: a generation that cannot match is not the database's to parse.
+        if (!Number.isSafeInteger(input.generation)) return { redelivered: false, session: await store.getSession(input.id) }
+        const [row] = await query<PgSessionRow & { redelivered: boolean }>(sql.redeliver, [
+          encodeText(input.id),
+          input.generation,
+          encodeText(input.hash),
+          input.now,
+          input.idleExpiresAt,
+          input.maxAccessExp,
+        ])
+        if (row === undefined) return { redelivered: false, session: undefined }
+        const session = sessionFromPg(row)
+        return row.redelivered ? { redelivered: true, session } : { redelivered: false, session }
       }),
 
     revokeSession: (input: RevokeSessionInput) =>

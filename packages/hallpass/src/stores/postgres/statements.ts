@@ -29,8 +29,9 @@ export function sessionStatements(S: string) {
     getSession: `SELECT ${SESSION_SELECT} FROM ${S}.sessions WHERE id = $1`,
     createSession: `WITH s AS (
         INSERT INTO ${S}.sessions (id, subject, created_at, expires_at, idle_expires_at, last_seen_at, generation,
-          refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason, device, claims, scope, audience, max_access_exp)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16::jsonb, $20)
+          refresh_hash, previous_hash, rotated_at, revoked_at, revoke_reason, device, claims, scope, audience, max_access_exp,
+          undelivered_hash)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb, $14::jsonb, $15, $16::jsonb, $20, $21)
       )
       INSERT INTO ${S}.audit (subject, at, event) VALUES ($17, $18, $19::jsonb)`,
     // Compare-and-set in one statement. Under READ COMMITTED, concurrent UPDATEs of one row
@@ -49,7 +50,8 @@ export function sessionStatements(S: string) {
           last_seen_at = $5,
           idle_expires_at = $6,
           device = device || $7::jsonb,
-          max_access_exp = GREATEST(max_access_exp, $10)
+          max_access_exp = GREATEST(max_access_exp, $10),
+          undelivered_hash = NULL
         WHERE id = $1 AND generation = $2 AND refresh_hash = $3 AND revoked_at IS NULL
           AND expires_at > $5 AND idle_expires_at > $5
         RETURNING *
@@ -62,6 +64,25 @@ export function sessionStatements(S: string) {
       SELECT true AS rotated, ${SESSION_SELECT} FROM upd
       UNION ALL
       SELECT false AS rotated, ${SESSION_SELECT} FROM cur`,
+    markUndelivered: `UPDATE ${S}.sessions SET undelivered_hash = refresh_hash
+      WHERE id = $1 AND generation = $2 AND refresh_hash = $3 AND revoked_at IS NULL AND ($4::bigint IS NULL OR rotated_at = $4::bigint)`,
+    // The rotation's compare-and-set (see there), plus the mark: of concurrent callers, one clears it.
+    redeliver: `WITH upd AS (
+        UPDATE ${S}.sessions SET
+          undelivered_hash = NULL,
+          rotated_at = $4,
+          last_seen_at = $4,
+          idle_expires_at = $5,
+          max_access_exp = GREATEST(max_access_exp, $6)
+        WHERE id = $1 AND generation = $2 AND refresh_hash = $3 AND undelivered_hash = $3 AND revoked_at IS NULL
+          AND expires_at > $4 AND idle_expires_at > $4
+        RETURNING *
+      ), cur AS (
+        SELECT * FROM ${S}.sessions WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd) FOR SHARE
+      )
+      SELECT true AS redelivered, ${SESSION_SELECT} FROM upd
+      UNION ALL
+      SELECT false AS redelivered, ${SESSION_SELECT} FROM cur`,
     revokeSession: `WITH ${feedLock('$8')},
       upd AS (
         UPDATE ${S}.sessions SET revoked_at = $2, revoke_reason = $3

@@ -56,6 +56,7 @@ export function serializeRecord(r: SessionRecord): string[] {
   if (r.revokeReason !== null) fields.push('revokeReason', json(r.revokeReason))
   if (r.scope !== null) fields.push('scope', json(r.scope))
   if (r.audience !== null) fields.push('audience', JSON.stringify(r.audience))
+  if (r.undeliveredHash !== null) fields.push('undeliveredHash', json(r.undeliveredHash))
   return fields
 }
 
@@ -100,6 +101,7 @@ export function parseRecord(flat: readonly unknown[]): SessionRecord | undefined
     audience: optional('audience', (text) => JSON.parse(text) as string[]),
     // Absent on sessions created before the field existed.
     maxAccessExp: optional('maxAccessExp', Number) ?? 0,
+    undeliveredHash: optional('undeliveredHash', parseJsonString),
   }
 }
 

@@ -82,10 +82,51 @@ end
 local bound = math.max(tonumber(redis.call('HGET', s, 'maxAccessExp') or '0'), tonumber(ARGV[8]))
 redis.call('HSET', s, 'generation', ARGV[6], 'previousHash', ARGV[2], 'refreshHash', ARGV[3],
   'rotatedAt', ARGV[4], 'lastSeenAt', ARGV[4], 'idleExpiresAt', ARGV[5], 'maxAccessExp', string.format('%.0f', bound))
+redis.call('HDEL', s, 'undeliveredHash')
 if #ARGV > 8 then redis.call('HSET', s, unpack(ARGV, 9)) end
 -- The key lives until the earlier deadline plus the retention margin; the idle deadline moved.
 local deadline = math.min(tonumber(f[1]), tonumber(ARGV[5]))
 expire_at(s, string.format('%.0f', math.ceil(deadline) + tonumber(ARGV[7])), ARGV[7])
+return {1, redis.call('HGETALL', s)}
+`,
+)
+
+/**
+ * Marks the current refresh token's answer lost. KEYS[1] session hash. ARGV: generation, hash,
+ * rotatedAt ('' = any). Returns 1 when the mark is set (or already was), 0 when the session is
+ * absent or revoked, or its current generation, hash or rotatedAt is another.
+ */
+export const markUndeliveredScript = defineScript(
+  'markUndelivered',
+  `
+local s = KEYS[1]
+local f = redis.call('HMGET', s, 'generation', 'refreshHash', 'revokedAt', 'rotatedAt')
+if not f[1] or f[3] or f[1] ~= ARGV[1] or f[2] ~= ARGV[2] or (ARGV[3] ~= '' and f[4] ~= ARGV[3]) then return 0 end
+redis.call('HSET', s, 'undeliveredHash', ARGV[2])
+return 1
+`,
+)
+
+/**
+ * Issues a lost answer's token again, once: the rotation's compare-and-set plus the mark.
+ * KEYS[1] session hash. ARGV: generation, hash, now, idleExpiresAt, maxAccessExp, retention
+ * margin (ms). Returns {1, record} when redelivered, else {0, record} ({0, {}} when absent).
+ */
+export const redeliverScript = defineScript(
+  'redeliverRefreshToken',
+  `${EXPIRE_AT}
+local s = KEYS[1]
+local f = redis.call('HMGET', s, 'expiresAt', 'idleExpiresAt', 'generation', 'refreshHash', 'revokedAt', 'undeliveredHash')
+if not f[1] then return {0, {}} end
+local now = tonumber(ARGV[3])
+if f[5] or tonumber(f[1]) <= now or tonumber(f[2]) <= now or f[3] ~= ARGV[1] or f[4] ~= ARGV[2] or f[6] ~= ARGV[2] then
+  return {0, redis.call('HGETALL', s)}
+end
+local bound = math.max(tonumber(redis.call('HGET', s, 'maxAccessExp') or '0'), tonumber(ARGV[5]))
+redis.call('HDEL', s, 'undeliveredHash')
+redis.call('HSET', s, 'rotatedAt', ARGV[3], 'lastSeenAt', ARGV[3], 'idleExpiresAt', ARGV[4], 'maxAccessExp', string.format('%.0f', bound))
+local deadline = math.min(tonumber(f[1]), tonumber(ARGV[4]))
+expire_at(s, string.format('%.0f', math.ceil(deadline) + tonumber(ARGV[6])), ARGV[6])
 return {1, redis.call('HGETALL', s)}
 `,
 )

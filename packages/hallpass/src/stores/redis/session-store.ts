@@ -40,6 +40,8 @@ import type { Cluster, Redis } from 'ioredis'
 import { checkFunction } from '../../internal/options.ts'
 import { ConfigInvalid, SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
 import type {
+  RedeliverRefreshInput,
+  RedeliverRefreshResult,
   RevokeSessionInput,
   RevokeSessionResult,
   RevokeSubjectInput,
@@ -62,7 +64,9 @@ import { createSubjectIndex, FETCH_BATCH } from './subject-index.ts'
 import {
   createSessionScript,
   getSessionScript,
+  markUndeliveredScript,
   purgeSessionScript,
+  redeliverScript,
   revokeScript,
   rotateScript,
   saveKeyringScript,
@@ -151,6 +155,13 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
   }
 
   const run = (s: RedisScript, scriptKeys: readonly string[], args: readonly (string | number)[]): Promise<unknown> => evalScript(client, s, scriptKeys, args)
+  // A compare-and-set script on one session's hash, answering {1, record} when it held and
+  // {0, record} ({0, {}} when absent) otherwise: rotation and redelivery.
+  const compareAndSet = async (s: RedisScript, id: string, args: readonly (string | number)[]) => {
+    const reply = asArray(await run(s, [keys.session(id)], args))
+    const session = parseRecord(asArray(reply[1]))
+    return reply[0] === 1 && session !== undefined ? { held: true as const, session } : { held: false as const, session }
+  }
 
   const auditTrail = createAuditTrail(client, keys, onError)
   const index = createSubjectIndex(client, keys)
@@ -178,24 +189,42 @@ export function createRedisStore(options: RedisStoreOptions): SessionStore {
     rotateRefreshToken: (input: RotateRefreshInput): Promise<RotateRefreshResult> =>
       guard('rotateRefreshToken', async () => {
         checkNumbers({ generation: input.generation, now: input.now, idleExpiresAt: input.idleExpiresAt, maxAccessExp: input.maxAccessExp })
-        const reply = asArray(
-          await run(rotateScript, [keys.session(input.id)], [
-            String(input.generation),
-            json(input.hash),
-            json(input.newHash),
-            num(input.now),
-            num(input.idleExpiresAt),
-            String(input.generation + 1),
-            RETENTION_MARGIN_MS,
-            num(input.maxAccessExp),
-            ...deviceFields(deviceUpdate(input.device)),
-          ]),
-        )
-        const session = parseRecord(asArray(reply[1]))
-        if (reply[0] !== 1 || session === undefined) return { rotated: false, session }
+        const { held, session } = await compareAndSet(rotateScript, input.id, [
+          String(input.generation),
+          json(input.hash),
+          json(input.newHash),
+          num(input.now),
+          num(input.idleExpiresAt),
+          String(input.generation + 1),
+          RETENTION_MARGIN_MS,
+          num(input.maxAccessExp),
+          ...deviceFields(deviceUpdate(input.device)),
+        ])
+        if (!held) return { rotated: false, session }
         // The subject comes from the record: the caller of a refresh only knows the session id.
         await auditTrail.appendAfterChange(session.subject, [{ ...input.audit, subject: session.subject }])
         return { rotated: true, session }
+      }),
+
+    markUndelivered: (input) =>
+      guard('markUndelivered', async () => {
+        checkNumbers(input.rotatedAt === undefined ? { generation: input.generation } : { generation: input.generation, rotatedAt: input.rotatedAt })
+        const reply = await run(markUndeliveredScript, [keys.session(input.id)], [String(input.generation), json(input.hash), input.rotatedAt === undefined ? '' : num(input.rotatedAt)])
+        return reply === 1
+      }),
+
+    redeliverRefreshToken: (input: RedeliverRefreshInput): Promise<RedeliverRefreshResult> =>
+      guard('redeliverRefreshToken', async () => {
+        checkNumbers({ generation: input.generation, now: input.now, idleExpiresAt: input.idleExpiresAt, maxAccessExp: input.maxAccessExp })
+        const { held, session } = await compareAndSet(redeliverScript, input.id, [
+          String(input.generation),
+          json(input.hash),
+          num(input.now),
+          num(input.idleExpiresAt),
+          num(input.maxAccessExp),
+          RETENTION_MARGIN_MS,
+        ])
+        return held ? { redelivered: true, session } : { redelivered: false, session }
       }),
 
     revokeSession: (input: RevokeSessionInput): Promise<RevokeSessionResult> =>

@@ -101,4 +101,10 @@ export const sqliteMigrations: readonly string[] = [
   INSERT INTO hallpass_meta (key, value) VALUES ('feed_epoch', lower(hex(randomblob(8))));
   ALTER TABLE hallpass_sessions ADD COLUMN max_access_exp INTEGER NOT NULL DEFAULT 0;
   `,
+  // 4: undelivered_hash, the current refresh token while its answer is known to be lost
+  // (SessionRecord.undeliveredHash; docs/design.md, "A lost answer is not theft"). NULL
+  // otherwise, which is what every session from before it is.
+  `
+  ALTER TABLE hallpass_sessions ADD COLUMN undelivered_hash TEXT;
+  `,
 ]

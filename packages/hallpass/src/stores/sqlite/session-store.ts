@@ -19,7 +19,7 @@
  */
 import type Database from 'better-sqlite3'
 import { SessionInputInvalid, StoreUnavailable } from '../../errors.ts'
-import type { RevokeSessionInput, RevokeSessionResult, RevokeSubjectInput, RotateRefreshInput, RotateRefreshResult, SessionStore, StoredKeyring } from '../../session/store.ts'
+import type { RedeliverRefreshInput, RedeliverRefreshResult, RevokeSessionInput, RevokeSessionResult, RevokeSubjectInput, RotateRefreshInput, RotateRefreshResult, SessionStore, StoredKeyring } from '../../session/store.ts'
 import type { AuditEvent, RevocationEntry, SessionRecord } from '../../session/types.ts'
 import {
   auditFromJson,
@@ -106,6 +106,13 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
     return { rotated: true, session: sessionAfterRotation(input, updated) }
   })
 
+  const redeliverTx = db.transaction((input: RedeliverRefreshInput): RedeliverRefreshResult => {
+    const updated = sql.redeliver.get(input.now, input.now, input.idleExpiresAt, input.maxAccessExp, input.id, input.generation, input.hash, input.hash, input.now, input.now)
+    if (updated !== undefined) return { redelivered: true, session: sessionFromRow(updated) }
+    const row = sql.selectSession.get(input.id)
+    return { redelivered: false, session: row === undefined ? undefined : sessionFromRow(row) }
+  })
+
   const revokeTx = db.transaction((input: RevokeSessionInput): RevokeSessionResult => {
     const revoked = sql.revokeOne.get(input.now, input.reason, input.id)
     if (revoked === undefined) return { revoked: false, why: sql.sessionExists.get(input.id) === undefined ? 'not_found' : 'already_revoked' }
@@ -157,6 +164,11 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
       }),
 
     rotateRefreshToken: (input) => attempt('rotateRefreshToken', () => rotateTx.immediate(input)),
+
+    markUndelivered: (input) =>
+      attempt('markUndelivered', () => sql.markUndelivered.run(input.id, input.generation, input.hash, input.rotatedAt ?? null, input.rotatedAt ?? null).changes === 1),
+
+    redeliverRefreshToken: (input) => attempt('redeliverRefreshToken', () => redeliverTx.immediate(input)),
 
     revokeSession: (input) =>
       attempt('revokeSession', () => {
@@ -283,10 +295,22 @@ function prepareStatements(db: Database.Database) {
       `UPDATE hallpass_sessions
           SET generation = generation + 1, previous_hash = refresh_hash, refresh_hash = ?,
               rotated_at = ?, last_seen_at = ?, idle_expires_at = ?, device = json_patch(device, ?),
-              max_access_exp = max(max_access_exp, ?)
+              max_access_exp = max(max_access_exp, ?), undelivered_hash = NULL
         WHERE id = ? AND generation = ? AND refresh_hash = ? AND revoked_at IS NULL
           AND expires_at > ? AND idle_expires_at > ?
         RETURNING ${ROTATION_RETURNED_COLUMNS.join(', ')}`,
+    ),
+    markUndelivered: db.prepare<[string, number, string, number | null, number | null]>(
+      `UPDATE hallpass_sessions SET undelivered_hash = refresh_hash
+        WHERE id = ? AND generation = ? AND refresh_hash = ? AND revoked_at IS NULL AND (? IS NULL OR rotated_at = ?)`,
+    ),
+    // Like the rotation's compare-and-set, plus the mark: of concurrent callers, one clears it.
+    redeliver: db.prepare<[number, number, number, number, string, number, string, string, number, number], SessionRow>(
+      `UPDATE hallpass_sessions
+          SET undelivered_hash = NULL, rotated_at = ?, last_seen_at = ?, idle_expires_at = ?, max_access_exp = max(max_access_exp, ?)
+        WHERE id = ? AND generation = ? AND refresh_hash = ? AND undelivered_hash = ? AND revoked_at IS NULL
+          AND expires_at > ? AND idle_expires_at > ?
+        RETURNING ${SESSION_SELECT}`,
     ),
     revokeOne: db.prepare<[number, string, string], { subject: string; max_access_exp: number }>(
       'UPDATE hallpass_sessions SET revoked_at = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL RETURNING subject, max_access_exp',

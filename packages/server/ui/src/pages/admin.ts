@@ -27,8 +27,9 @@ function overviewPanel(): HTMLElement {
   const load = async (): Promise<void> => {
     const o = await api<Overview>(ADMIN_ENDPOINTS.overview)
     const m = o.metrics
-    // A rotation, or a racing tab given the same successor: both are refreshes that worked.
-    const refreshed = sum(m.hallpass_refreshes_total, 'rotated') + sum(m.hallpass_refreshes_total, 'concurrent_replay')
+    // A rotation, or the same successor again (a racing tab, a retry after a lost answer): all
+    // are refreshes that worked.
+    const refreshed = ['rotated', 'concurrent_replay', 'undelivered_replay'].reduce((n, result) => n + sum(m.hallpass_refreshes_total, result), 0)
     const good = (ok: boolean, text: string): HTMLElement => h('span', { class: ok ? 'ok' : 'bad' }, ok ? `● ${text}` : `● not ${text}`)
     replace(
       body,
