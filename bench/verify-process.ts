@@ -15,6 +15,9 @@
  * - `GET /hallpass-rev`: the same with revocation on: the verifier follows an SSE revocation
  *   feed served by this process (below), which lists `BENCH_REVOKED` sessions (none of them
  *   the bench's), so every request checks a populated denylist and the feed policy.
+ * - `GET /hallpass-dir`, `GET /hallpass-ecdh`: `hallpass` for encrypted tokens (signed, then
+ *   encrypted with a shared `dir` key, or to this service's ECDH-ES+A256KW P-256 key), with the
+ *   keys of `BENCH_DECRYPTION_KEYS` and no plain token accepted.
  * - `GET /peer`: `@fastify/jwt` (its defaults: no verified-token cache) on Fastify;
  *   `express-jwt` on Express, with a static secret for HS256 and `jwks-rsa` (cache on, no
  *   rate limit) fetching the JWKS from this process for ES256.
@@ -25,11 +28,12 @@
  *
  * Configuration (environment): `BENCH_FRAMEWORK` (`fastify` | `express`), `BENCH_ALG`
  * (`HS256` | `ES256`), `BENCH_KEY` (the HMAC secret as base64url, or the public JWK as JSON),
- * `BENCH_KID`, `BENCH_ISSUER`, `BENCH_AUDIENCE`, `BENCH_REVOKED`.
+ * `BENCH_KID`, `BENCH_ISSUER`, `BENCH_AUDIENCE`, `BENCH_REVOKED`, `BENCH_DECRYPTION_KEYS` (JSON:
+ * `{ dir, ecdh }`, two private JWKs).
  *
  * Protocol with the parent: one JSON line on stdout once listening and once the feed is
  * loaded (`{"port":…}`); over IPC, `'cpu'` answers `{ cpu: process.cpuUsage() }`, `'metrics'`
- * answers `{ metrics: { hallpass, hallpassRev } }` (each verifier's `metrics()`), `'stop'`
+ * answers `{ metrics: { hallpass, hallpassRev, hallpassDir, hallpassEcdh } }` (each verifier's `metrics()`), `'stop'`
  * closes everything and exits. Losing the parent (IPC disconnect) stops it too.
  */
 import { createHmac, createPublicKey, createSecretKey, randomBytes, timingSafeEqual, verify as cryptoVerify } from 'node:crypto'
@@ -52,9 +56,10 @@ const kid = env.BENCH_KID ?? 'bench'
 const issuer = env.BENCH_ISSUER ?? 'http://localhost'
 const audience = env.BENCH_AUDIENCE ?? 'https://api.example.com'
 const revokedCount = Number(env.BENCH_REVOKED ?? '0')
-if ((framework !== 'fastify' && framework !== 'express') || (alg !== 'HS256' && alg !== 'ES256') || env.BENCH_KEY === undefined) {
-  throw new Error('BENCH_FRAMEWORK, BENCH_ALG and BENCH_KEY must be set')
+if ((framework !== 'fastify' && framework !== 'express') || (alg !== 'HS256' && alg !== 'ES256') || env.BENCH_KEY === undefined || env.BENCH_DECRYPTION_KEYS === undefined) {
+  throw new Error('BENCH_FRAMEWORK, BENCH_ALG, BENCH_KEY and BENCH_DECRYPTION_KEYS must be set')
 }
+const decryptionKeys = JSON.parse(env.BENCH_DECRYPTION_KEYS) as { dir: Jwk; ecdh: Jwk }
 const secret = alg === 'HS256' ? Buffer.from(env.BENCH_KEY, 'base64url') : undefined
 const publicJwk = alg === 'ES256' ? (JSON.parse(env.BENCH_KEY) as Jwk) : undefined
 
@@ -94,7 +99,9 @@ const keyOptions: Pick<VerifierOptions, 'keys' | 'jwks'> =
   secret !== undefined ? { keys: importKey(secret, { alg: 'HS256', kid }) } : { jwks: { keys: [publicJwk!] } }
 const hallpass = await createVerifier({ issuer, audience, ...keyOptions, revocation: false })
 const hallpassRev = await createVerifier({ issuer, audience, ...keyOptions, revocation: { feedUrl: `${issuerBase}/revocations` }, logger: false })
-const verifiers: readonly Verifier[] = [hallpass, hallpassRev]
+const hallpassDir = await createVerifier({ issuer, audience, ...keyOptions, revocation: false, decryption: { keys: [decryptionKeys.dir] } })
+const hallpassEcdh = await createVerifier({ issuer, audience, ...keyOptions, revocation: false, decryption: { keys: [decryptionKeys.ecdh] } })
+const verifiers: readonly Verifier[] = [hallpass, hallpassRev, hallpassDir, hallpassEcdh]
 // Ready only once the whole feed is in the denylist: the rows must measure a populated one.
 for (const started = Date.now(); ;) {
   const feed = hallpassRev.health().feed
@@ -139,7 +146,7 @@ if (framework === 'fastify') {
     done()
   })
   // One encapsulated scope per guard: each hook applies to its own route only.
-  for (const [path, verifier] of [['/hallpass', hallpass], ['/hallpass-rev', hallpassRev]] as const) {
+  for (const [path, verifier] of [['/hallpass', hallpass], ['/hallpass-rev', hallpassRev], ['/hallpass-dir', hallpassDir], ['/hallpass-ecdh', hallpassEcdh]] as const) {
     await app.register(async (scope) => {
       await scope.register(fastifyHallpass, { verifier })
       scope.get(path, (request) => ({ sub: request.auth!.claims.sub }))
@@ -179,9 +186,11 @@ if (framework === 'fastify') {
   app.get('/hallpass', expressHallpass(hallpass), (req, res) => {
     res.json({ sub: req.auth!.claims.sub })
   })
-  app.get('/hallpass-rev', expressHallpass(hallpassRev), (req, res) => {
-    res.json({ sub: req.auth!.claims.sub })
-  })
+  for (const [path, verifier] of [['/hallpass-rev', hallpassRev], ['/hallpass-dir', hallpassDir], ['/hallpass-ecdh', hallpassEcdh]] as const) {
+    app.get(path, expressHallpass(verifier), (req, res) => {
+      res.json({ sub: req.auth!.claims.sub })
+    })
+  }
   const peerSecret =
     secret ?? jwksRsa.expressJwtSecret({ jwksUri: `${issuerBase}/jwks.json`, cache: true, rateLimit: false })
   app.get('/peer', expressjwt({ secret: peerSecret, algorithms: [alg], issuer, audience, requestProperty: 'jwtPayload' }), (req, res) => {
@@ -220,7 +229,7 @@ async function stop(): Promise<void> {
 
 process.on('message', (message) => {
   if (message === 'cpu') process.send?.({ cpu: process.cpuUsage() })
-  if (message === 'metrics') process.send?.({ metrics: { hallpass: hallpass.metrics(), hallpassRev: hallpassRev.metrics() } })
+  if (message === 'metrics') process.send?.({ metrics: { hallpass: hallpass.metrics(), hallpassRev: hallpassRev.metrics(), hallpassDir: hallpassDir.metrics(), hallpassEcdh: hallpassEcdh.metrics() } })
   if (message === 'stop') void stop()
 })
 process.on('disconnect', () => void stop())

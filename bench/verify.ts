@@ -12,6 +12,9 @@
  * - `hallpass`: hallpass's adapter over `createVerifier` with local keys, no revocation;
  * - `hallpass+revocation`: the same with a revocation feed (served by the child) and a
  *   denylist of 10,000 revoked sessions, checked on every request;
+ * - `hallpass (dir)`, `hallpass (ECDH-ES)`: `hallpass` for encrypted access tokens (the same
+ *   signed tokens, then encrypted with a shared A256GCM `dir` key, or to the service's
+ *   ECDH-ES+A256KW P-256 key), set against the plain `hallpass` row;
  * - the peer: `@fastify/jwt` on Fastify, `express-jwt` (+ `jwks-rsa` for ES256) on Express.
  *
  * Two cases. `reuse`: each connection cycles through a pool of 64 live tokens, as real clients
@@ -37,7 +40,7 @@ import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { exportPublicJwk, generateKey, signJwt, type JwsKey } from 'hallpass'
+import { createJwtEncrypter, exportPublicJwk, generateEncryptionKey, generateKey, signJwt, type Jwk, type JwsKey } from 'hallpass'
 import { createVerifier, type VerifierMetrics } from 'hallpass/verify'
 import {
   quantile,
@@ -55,7 +58,8 @@ import { askChild, childCpu, cleanEnv, startChild, stopChild, type BenchChild } 
 type Framework = 'fastify' | 'express'
 type Alg = 'HS256' | 'ES256'
 type Case = 'reuse' | 'distinct' | 'distinct-cpu'
-type ContenderId = 'unprotected' | 'bare signature' | 'hallpass' | 'hallpass+revocation' | 'peer'
+type ContenderId = 'unprotected' | 'bare signature' | 'hallpass' | 'hallpass+revocation' | 'hallpass (dir)' | 'hallpass (ECDH-ES)' | 'peer'
+type Encryption = 'dir' | 'ecdh'
 
 const FRAMEWORKS: readonly Framework[] = ['fastify', 'express']
 const FRAMEWORK_NAMES: Readonly<Record<Framework, string>> = { fastify: 'Fastify', express: 'Express' }
@@ -66,6 +70,8 @@ const CONTENDERS: readonly { readonly id: ContenderId; readonly path: string }[]
   { id: 'bare signature', path: '/bare' },
   { id: 'hallpass', path: '/hallpass' },
   { id: 'hallpass+revocation', path: '/hallpass-rev' },
+  { id: 'hallpass (dir)', path: '/hallpass-dir' },
+  { id: 'hallpass (ECDH-ES)', path: '/hallpass-ecdh' },
   { id: 'peer', path: '/peer' },
 ]
 const PEER_NAMES: Readonly<Record<Framework, Readonly<Record<Alg, string>>>> = {
@@ -150,7 +156,14 @@ interface AlgMaterial {
   /** `Bearer <token>` header values. */
   readonly reuse: readonly string[]
   readonly distinct: readonly string[]
+  /** The same tokens encrypted (fewer distinct ones: ECDH-ES costs a key agreement each). */
+  readonly encrypted: Readonly<Record<Encryption, { readonly reuse: readonly string[]; readonly distinct: readonly string[] }>>
+  /** The decryption keys, private JWKs. */
+  readonly decryptionKeys: Readonly<Record<Encryption, Jwk>>
 }
+
+/** Distinct encrypted tokens: more than the verifier's cache (10,000) and than a round makes. */
+const ENCRYPTED_DISTINCT_POOL = 60_000
 
 
 function makeMaterial(alg: Alg, distinctPool: number): AlgMaterial {
@@ -159,14 +172,37 @@ function makeMaterial(alg: Alg, distinctPool: number): AlgMaterial {
   const now = Math.floor(Date.now() / 1000)
   const sign = (n: number): string => `Bearer ${signJwt(makeClaims(n, now, ISSUER, 3 * 3600), key)}`
   const childKey = alg === 'HS256' ? key.keyObject.export().toString('base64url') : JSON.stringify(exportPublicJwk(key))
+  const reuse = Array.from({ length: REUSE_POOL }, (_, n) => sign(n))
+  const distinct = Array.from({ length: distinctPool }, (_, n) => sign(REUSE_POOL + n))
+  const decryptionKeys = {
+    dir: generateEncryptionKey('dir', 'A256GCM', { kid: 'bench-dir' }),
+    ecdh: generateEncryptionKey('ECDH-ES+A256KW', undefined, { kid: 'bench-ecdh', crv: 'P-256' }),
+  }
+  const encryptAll = (kind: Encryption, tokens: readonly string[]): string[] => {
+    const encrypt = createJwtEncrypter(decryptionKeys[kind])
+    return tokens.map((header) => `Bearer ${encrypt(header.slice('Bearer '.length))}`)
+  }
+  const encryptedDistinct = distinct.slice(0, Math.min(distinct.length, ENCRYPTED_DISTINCT_POOL))
   return {
     alg,
     kid,
     key,
     childKey,
-    reuse: Array.from({ length: REUSE_POOL }, (_, n) => sign(n)),
-    distinct: Array.from({ length: distinctPool }, (_, n) => sign(REUSE_POOL + n)),
+    reuse,
+    distinct,
+    encrypted: {
+      dir: { reuse: encryptAll('dir', reuse), distinct: encryptAll('dir', encryptedDistinct) },
+      ecdh: { reuse: encryptAll('ecdh', reuse), distinct: encryptAll('ecdh', encryptedDistinct) },
+    },
+    decryptionKeys,
   }
+}
+
+/** The pool a contender draws from: encrypted tokens for the encrypted routes. */
+function poolOf(material: AlgMaterial, id: ContenderId, kind: 'reuse' | 'distinct'): readonly string[] {
+  if (id === 'hallpass (dir)') return material.encrypted.dir[kind]
+  if (id === 'hallpass (ECDH-ES)') return material.encrypted.ecdh[kind]
+  return material[kind]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -184,6 +220,7 @@ async function startService(framework: Framework, material: AlgMaterial): Promis
     BENCH_ISSUER: ISSUER,
     BENCH_AUDIENCE: AUDIENCE,
     BENCH_REVOKED: String(REVOKED_IN_FEED),
+    BENCH_DECRYPTION_KEYS: JSON.stringify(material.decryptionKeys),
   })
   // BENCH_VERIFY_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=scratch/prof") profiles the child.
   const extra = process.env.BENCH_VERIFY_NODE_ARGS?.split(' ').filter((a) => a.length > 0) ?? []
@@ -193,6 +230,8 @@ async function startService(framework: Framework, material: AlgMaterial): Promis
 interface ServiceMetrics {
   readonly hallpass: VerifierMetrics
   readonly hallpassRev: VerifierMetrics
+  readonly hallpassDir: VerifierMetrics
+  readonly hallpassEcdh: VerifierMetrics
 }
 
 function serviceMetrics(child: ChildProcess): Promise<ServiceMetrics> {
@@ -201,9 +240,9 @@ function serviceMetrics(child: ChildProcess): Promise<ServiceMetrics> {
 
 /** Every route must answer 200 with the token's `sub` before anything is timed. */
 async function checkRoutes(service: Service, material: AlgMaterial): Promise<void> {
-  const token = material.reuse[0]!
-  const sub = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string }).sub
+  const sub = (JSON.parse(Buffer.from(material.reuse[0]!.split('.')[1]!, 'base64url').toString('utf8')) as { sub: string }).sub
   for (const { id, path } of CONTENDERS) {
+    const token = poolOf(material, id, 'reuse')[0]!
     const response = await fetch(`${service.base}${path}`, { headers: { authorization: token } })
     const body = await response.text()
     const expected = id === 'unprotected' ? 'anonymous' : id === 'bare signature' ? 'signature-ok' : sub
@@ -227,11 +266,12 @@ interface TokenSource {
   connection(): () => string
 }
 
-function reuseSource(pool: readonly string[]): (id: ContenderId) => TokenSource {
+function reuseSource(pools: (id: ContenderId) => readonly string[]): (id: ContenderId) => TokenSource {
   let connections = 0
-  return () => ({
+  return (id) => ({
     connection() {
       // Each connection cycles through the whole pool, from its own starting point.
+      const pool = pools(id)
       let i = (connections++ * 7) % pool.length
       return () => pool[i++ % pool.length]!
     },
@@ -243,8 +283,9 @@ function reuseSource(pool: readonly string[]): (id: ContenderId) => TokenSource 
  * whole pool, in order, before any token comes back, so with a pool larger than its cache (an
  * LRU) no request can hit. Each contender has its own cursor (`cursors`, by contender).
  */
-function distinctSource(pool: readonly string[], cursors: Map<ContenderId, { next: number }>): (id: ContenderId) => TokenSource {
+function distinctSource(pools: (id: ContenderId) => readonly string[], cursors: Map<ContenderId, { next: number }>): (id: ContenderId) => TokenSource {
   return (id) => {
+    const pool = pools(id)
     let cursor = cursors.get(id)
     if (cursor === undefined) cursors.set(id, (cursor = { next: 0 }))
     const own = cursor
@@ -274,12 +315,18 @@ function contenderName(framework: Framework, alg: Alg, id: ContenderId): string 
 }
 
 function metricsOf(metrics: ServiceMetrics, id: ContenderId): VerifierMetrics | undefined {
-  return id === 'hallpass' ? metrics.hallpass : id === 'hallpass+revocation' ? metrics.hallpassRev : undefined
+  switch (id) {
+    case 'hallpass': return metrics.hallpass
+    case 'hallpass+revocation': return metrics.hallpassRev
+    case 'hallpass (dir)': return metrics.hallpassDir
+    case 'hallpass (ECDH-ES)': return metrics.hallpassEcdh
+    default: return undefined
+  }
 }
 
 async function drive(service: Service, id: ContenderId, path: string, tokens: TokenSource, seconds: number, rate = 0): Promise<RoundFigures> {
   const latencies: number[] = []
-  const watched = id === 'hallpass' || id === 'hallpass+revocation'
+  const watched = id.startsWith('hallpass')
   const before = watched ? metricsOf(await serviceMetrics(service.child), id) : undefined
   const cpu0 = await childCpu(service.child)
   const load0 = process.cpuUsage()
@@ -405,6 +452,48 @@ async function measureBareCheck(material: AlgMaterial, options: SectionOptions):
   } finally {
     await uncached.close()
     await cached.close()
+  }
+}
+
+/**
+ * The verify cost of an encrypted token against the plain one, in this process (CPU time):
+ * without a cache (every token opened and verified) and with a cache hit (the same token again).
+ */
+async function measureEncryptedVerify(material: AlgMaterial, options: SectionOptions): Promise<ContenderResult[]> {
+  const strip = (pool: readonly string[]): string[] => pool.slice(0, 2048).map((header) => header.slice('Bearer '.length))
+  const plain = strip(material.distinct)
+  const dir = strip(material.encrypted.dir.distinct)
+  const ecdh = strip(material.encrypted.ecdh.distinct)
+  const keys = material.alg === 'HS256' ? { keys: material.key } : { jwks: { keys: [exportPublicJwk(material.key)] } }
+  const base = { issuer: ISSUER, audience: AUDIENCE, ...keys, revocation: false as const }
+  const verifiers = await Promise.all([
+    createVerifier({ ...base, cache: false }),
+    createVerifier({ ...base, cache: false, decryption: { keys: [material.decryptionKeys.dir] } }),
+    createVerifier({ ...base, cache: false, decryption: { keys: [material.decryptionKeys.ecdh] } }),
+    createVerifier({ ...base }),
+    createVerifier({ ...base, decryption: { keys: [material.decryptionKeys.dir] } }),
+    createVerifier({ ...base, decryption: { keys: [material.decryptionKeys.ecdh] } }),
+  ])
+  const [plainNoCache, dirNoCache, ecdhNoCache, plainCached, dirCached, ecdhCached] = verifiers
+  // The cache admits a token on its second sighting: show each one token twice first.
+  for (const [verifier, token] of [[plainCached, plain[0]], [dirCached, dir[0]], [ecdhCached, ecdh[0]]] as const) {
+    verifier.verify(token!)
+    verifier.verify(token!)
+  }
+  try {
+    return await runInterleaved(
+      [
+        { name: 'plain, no cache', run: (i) => plainNoCache.verify(plain[i % plain.length]!) },
+        { name: 'dir, no cache', run: (i) => dirNoCache.verify(dir[i % dir.length]!) },
+        { name: 'ECDH-ES P-256, no cache', run: (i) => ecdhNoCache.verify(ecdh[i % ecdh.length]!) },
+        { name: 'plain, cache hit', run: () => plainCached.verify(plain[0]!) },
+        { name: 'dir, cache hit', run: () => dirCached.verify(dir[0]!) },
+        { name: 'ECDH-ES P-256, cache hit', run: () => ecdhCached.verify(ecdh[0]!) },
+      ],
+      { rounds: options.quick ? 5 : 40, warmupRounds: options.quick ? 1 : 4, batchMs: options.quick ? 2 : 8, clock: 'cpu' },
+    )
+  } finally {
+    await Promise.all(verifiers.map((verifier) => verifier.close()))
   }
 }
 
@@ -591,6 +680,11 @@ async function run(options: SectionOptions): Promise<SectionResult> {
     for (const result of bare) rows.push({ ...result, labels: { framework: 'in-process', alg, case: 'cpu per verify' } })
     log(`verify: ${alg}: bare signature check ${(bareNs / 1000).toFixed(2)} µs CPU; hallpass verify ${(bare[1]!.cpuMedianNs / 1000).toFixed(2)} µs (no cache), ${(bare[2]!.cpuMedianNs / 1000).toFixed(2)} µs (cache miss)`)
 
+    const encrypted = await measureEncryptedVerify(material, options)
+    for (const result of encrypted) rows.push({ ...result, labels: { framework: 'in-process', alg, case: 'encrypted verify, cpu' } })
+    log(`verify: ${alg}: encrypted verify vs plain (no cache): ${encrypted.slice(1, 3).map((r) => `${r.contender} ${r.ratio.toFixed(2)}×`).join(', ')}; cache hits: ${encrypted.slice(3).map((r) => `${r.contender} ${(r.cpuMedianNs / 1000).toFixed(2)} µs`).join(', ')}`)
+    for (const result of encrypted.slice(1)) ratios[`in-process ${alg} verify ${result.contender} vs plain, no cache`] = result.ratio
+
     for (const framework of frameworks) {
       const service = await startService(framework, material)
       try {
@@ -605,7 +699,9 @@ async function run(options: SectionOptions): Promise<SectionResult> {
           // throughput in the distinct pass (or a fixed guess when that pass was filtered out).
           const rate = kase === 'distinct-cpu' ? Math.max(200, Math.round(0.8 * (distinctRate ?? 2000))) : 0
           log(`verify: ${label}: ${plan.rounds} rounds × ${CONTENDERS.length} contenders × ${plan.roundSeconds} s, ${CONNECTIONS} connections${rate > 0 ? `, ${rate} req/s each` : ''}`)
-          const source = kase === 'reuse' ? reuseSource(material.reuse) : distinctSource(material.distinct, distinctCursors)
+          const source = kase === 'reuse'
+            ? reuseSource((id) => poolOf(material, id, 'reuse'))
+            : distinctSource((id) => poolOf(material, id, 'distinct'), distinctCursors)
           const figures = await runCase(service, source, plan, log, label, rate)
           const summary = summarize(framework, alg, kase, figures)
           rows.push(...summary.rows)
@@ -617,8 +713,15 @@ async function run(options: SectionOptions): Promise<SectionResult> {
           if (kase !== 'reuse' && mostPerRound >= material.distinct.length) {
             log(`verify: ${label}: WARNING a round made ${mostPerRound} requests, more than the ${material.distinct.length} distinct tokens`)
           }
-          for (const id of ['hallpass', 'hallpass+revocation'] as const) {
+          for (const id of ['hallpass', 'hallpass+revocation', 'hallpass (dir)', 'hallpass (ECDH-ES)'] as const) {
             const row = summary.rows.find((r) => r.contender === id)!
+            if (id.includes('(')) {
+              // Encrypted tokens: figures to quote next to the plain row, no target.
+              if (kase !== 'reuse' && row.labels['cache hits/misses']?.startsWith('0/') !== true) {
+                log(`verify: ${label} ${id}: WARNING the distinct case had cache hits (${row.labels['cache hits/misses']})`)
+              }
+              continue
+            }
             if (kase === 'reuse') {
               const kept = summary.kept.get(id)!
               targets.push({

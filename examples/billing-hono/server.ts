@@ -6,6 +6,7 @@
  *
  *     npm run example:billing       # HALLPASS_ISSUER (default http://localhost:8080), PORT (default 3002)
  *                                   # HALLPASS_CLIENT_ID, HALLPASS_CLIENT_SECRET: for a feed closed to anonymous clients
+ *                                   # HALLPASS_DECRYPTION_KEYS_FILE: a JWK Set, when hallpass encrypts access tokens
  *
  * - `GET /invoices` needs a valid access token.
  * - As in the orders example, `createVerifier({ issuer })` discovers the JWKS and the
@@ -23,7 +24,8 @@ import { serve } from '@hono/node-server'
 import { Hono } from 'hono'
 import { isHallpassError } from 'hallpass/errors'
 import { hallpass } from 'hallpass/hono'
-import { createVerifier, type Verifier, type VerifierOptions } from 'hallpass/verify'
+import type { JwkSet } from 'hallpass'
+import { createVerifier, watchDecryptionKeyFile, type DecryptionKeyFile, type Verifier, type VerifierOptions } from 'hallpass/verify'
 
 export const DEFAULT_ISSUER = 'http://localhost:8080'
 export const DEFAULT_PORT = 3002
@@ -42,8 +44,12 @@ export interface Invoice {
  * const app = createBillingApp(await createVerifier({ issuer: 'http://localhost:8080' }))
  * serve({ fetch: app.fetch, port: 3002 })
  */
-export function createBillingApp(verifier: Verifier): Hono {
+export function createBillingApp(verifier: Verifier, options: AppOptions = {}): Hono {
   const app = new Hono()
+
+  // Where hallpass fetches the key to encrypt this service's tokens to (audience model).
+  const { encryptionJwks } = options
+  if (encryptionJwks !== undefined) app.get('/.well-known/jwks.json', (c) => c.json(encryptionJwks()))
 
   // Whether this service can verify tokens right now (keys held, revocation feed not stale).
   app.get('/healthz', (c) => {
@@ -66,7 +72,12 @@ export function createBillingApp(verifier: Verifier): Hono {
   return app
 }
 
-export interface StartOptions {
+export interface AppOptions {
+  /** Publish this service's encryption public keys at `/.well-known/jwks.json` (see `DecryptionKeyFile.publicJwks`). */
+  encryptionJwks?: () => JwkSet
+}
+
+export interface StartOptions extends AppOptions {
   /** The hallpass issuer URL (default `http://localhost:8080`). */
   issuer?: string
   /** Default 3002; 0 picks a free port. */
@@ -95,7 +106,7 @@ export async function startBilling(options: StartOptions = {}): Promise<RunningS
   const host = options.host ?? 'localhost'
   let server: Server
   try {
-    server = await listen(createBillingApp(verifier), options.port ?? DEFAULT_PORT, host)
+    server = await listen(createBillingApp(verifier, options), options.port ?? DEFAULT_PORT, host)
   } catch (error) {
     await verifier.close()
     throw error
@@ -132,7 +143,14 @@ async function main(): Promise<void> {
   }
   let service: RunningService
   try {
-    service = await startBilling({ issuer, port, host: 'localhost', verifier: verifierFromEnvironment() })
+    const keyFile = decryptionKeyFileFromEnvironment()
+    service = await startBilling({
+      issuer,
+      port,
+      host: 'localhost',
+      verifier: { ...verifierFromEnvironment(), ...(keyFile !== undefined ? { decryption: { keys: keyFile.keys } } : {}) },
+      ...(keyFile !== undefined ? { encryptionJwks: keyFile.publicJwks } : {}),
+    })
   } catch (error) {
     const code = typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? `${error.code}: ` : ''
     console.error(`billing: cannot start: ${code}${error instanceof Error ? error.message : String(error)}`)
@@ -164,6 +182,17 @@ function verifierFromEnvironment(): Omit<VerifierOptions, 'issuer'> {
     },
     ...(id !== undefined && id !== '' ? { revocation: { client: { id, secret: secret ?? '' } } } : {}),
   }
+}
+
+/**
+ * When hallpass encrypts access tokens: this service's decryption keys (the shared `dir` keys,
+ * or its own ECDH-ES+A256KW keys, whose public halves it then publishes), read again when the
+ * file changes.
+ */
+function decryptionKeyFileFromEnvironment(): DecryptionKeyFile | undefined {
+  const path = process.env.HALLPASS_DECRYPTION_KEYS_FILE
+  if (path === undefined || path === '') return undefined
+  return watchDecryptionKeyFile(path, { onError: (error) => console.error(`billing: ${path} changed but cannot be used (${error instanceof Error ? error.message : String(error)}); keeping the previous keys`) })
 }
 
 // Run when started as a program (`npm run example:billing`), not when imported by a test.

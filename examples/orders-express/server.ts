@@ -5,6 +5,7 @@
  *
  *     npm run example:orders        # HALLPASS_ISSUER (default http://localhost:8080), PORT (default 3001)
  *                                   # HALLPASS_CLIENT_ID, HALLPASS_CLIENT_SECRET: for a feed closed to anonymous clients
+ *                                   # HALLPASS_DECRYPTION_KEYS_FILE: a JWK Set, when hallpass encrypts access tokens
  *
  * - `GET /orders` needs a valid access token; `POST /orders` also needs the scope `orders:write`.
  * - The service never calls hallpass per request. At start `createVerifier({ issuer })` reads
@@ -22,7 +23,8 @@ import { fileURLToPath } from 'node:url'
 import express, { type ErrorRequestHandler, type Express } from 'express'
 import { isHallpassError } from 'hallpass/errors'
 import { hallpass } from 'hallpass/express'
-import { createVerifier, type Verifier, type VerifierOptions } from 'hallpass/verify'
+import type { JwkSet } from 'hallpass'
+import { createVerifier, watchDecryptionKeyFile, type DecryptionKeyFile, type Verifier, type VerifierOptions } from 'hallpass/verify'
 
 export const DEFAULT_ISSUER = 'http://localhost:8080'
 export const DEFAULT_PORT = 3001
@@ -45,7 +47,7 @@ const MAX_USERS = 10_000
  * const app = createOrdersApp(await createVerifier({ issuer: 'http://localhost:8080' }))
  * app.listen(3001)
  */
-export function createOrdersApp(verifier: Verifier): Express {
+export function createOrdersApp(verifier: Verifier, options: AppOptions = {}): Express {
   // Keyed by `sub` in a Map: a subject such as "__proto__" is just another key.
   const orders = new Map<string, Order[]>()
   let nextId = 1
@@ -57,6 +59,10 @@ export function createOrdersApp(verifier: Verifier): Express {
     const health = verifier.health()
     res.status(health.ok ? 200 : 503).json({ ok: health.ok, feedConnected: health.feed.connected, keys: health.jwks.keys })
   })
+
+  // Where hallpass fetches the key to encrypt this service's tokens to (audience model).
+  const { encryptionJwks } = options
+  if (encryptionJwks !== undefined) app.get('/.well-known/jwks.json', (_req, res) => void res.json(encryptionJwks()))
 
   app.get('/orders', hallpass(verifier), (req, res) => {
     const subject = req.auth!.claims.sub!
@@ -96,7 +102,12 @@ export function createOrdersApp(verifier: Verifier): Express {
   return app
 }
 
-export interface StartOptions {
+export interface AppOptions {
+  /** Publish this service's encryption public keys at `/.well-known/jwks.json` (see `DecryptionKeyFile.publicJwks`). */
+  encryptionJwks?: () => JwkSet
+}
+
+export interface StartOptions extends AppOptions {
   /** The hallpass issuer URL (default `http://localhost:8080`). */
   issuer?: string
   /** Default 3001; 0 picks a free port. */
@@ -125,7 +136,7 @@ export async function startOrders(options: StartOptions = {}): Promise<RunningSe
   const host = options.host ?? 'localhost'
   let server: Server
   try {
-    server = await listen(createOrdersApp(verifier), options.port ?? DEFAULT_PORT, host)
+    server = await listen(createOrdersApp(verifier, options), options.port ?? DEFAULT_PORT, host)
   } catch (error) {
     await verifier.close()
     throw error
@@ -165,7 +176,14 @@ async function main(): Promise<void> {
   }
   let service: RunningService
   try {
-    service = await startOrders({ issuer, port, host: 'localhost', verifier: verifierFromEnvironment() })
+    const keyFile = decryptionKeyFileFromEnvironment()
+    service = await startOrders({
+      issuer,
+      port,
+      host: 'localhost',
+      verifier: { ...verifierFromEnvironment(), ...(keyFile !== undefined ? { decryption: { keys: keyFile.keys } } : {}) },
+      ...(keyFile !== undefined ? { encryptionJwks: keyFile.publicJwks } : {}),
+    })
   } catch (error) {
     const code = isRecord(error) && typeof error.code === 'string' ? `${error.code}: ` : ''
     console.error(`orders: cannot start: ${code}${error instanceof Error ? error.message : String(error)}`)
@@ -197,6 +215,17 @@ function verifierFromEnvironment(): Omit<VerifierOptions, 'issuer'> {
     },
     ...(id !== undefined && id !== '' ? { revocation: { client: { id, secret: secret ?? '' } } } : {}),
   }
+}
+
+/**
+ * When hallpass encrypts access tokens: this service's decryption keys (the shared `dir` keys,
+ * or its own ECDH-ES+A256KW keys, whose public halves it then publishes), read again when the
+ * file changes.
+ */
+function decryptionKeyFileFromEnvironment(): DecryptionKeyFile | undefined {
+  const path = process.env.HALLPASS_DECRYPTION_KEYS_FILE
+  if (path === undefined || path === '') return undefined
+  return watchDecryptionKeyFile(path, { onError: (error) => console.error(`orders: ${path} changed but cannot be used (${error instanceof Error ? error.message : String(error)}); keeping the previous keys`) })
 }
 
 // Run when started as a program (`npm run example:orders`), not when imported by a test.

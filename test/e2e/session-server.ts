@@ -30,7 +30,8 @@ export interface SessionServer {
   /** The current runtime (replaced by `start()` after a `stop()`). */
   readonly runtime: Runtime
   readonly running: boolean
-  login(username?: string): Promise<Tokens>
+  /** POST /auth/login as `username` (default "writer"), with `extra` body members (e.g. `audience`). */
+  login(username?: string, extra?: Record<string, unknown>): Promise<Tokens>
   refresh(refreshToken: string): Promise<Tokens>
   /** POST /auth/logout with the refresh token; resolves once the 204 has arrived. */
   logout(refreshToken: string): Promise<void>
@@ -147,8 +148,8 @@ export async function startSessionServer(options: SessionServerOptions = {}): Pr
       return config.databaseUrl
     },
     sqlitePath,
-    async login(username = 'writer') {
-      const res = await post('/auth/login', { username, password: PASSWORD })
+    async login(username = 'writer', extra = {}) {
+      const res = await post('/auth/login', { ...extra, username, password: PASSWORD })
       const text = await res.text()
       assert.equal(res.status, 200, `login: ${text}`)
       return JSON.parse(text) as Tokens

@@ -72,7 +72,7 @@ export async function buildServer(ctx: ServerContext, options: BuildServerOption
     reply.headers(SECURITY_HEADERS)
   })
   if (ctx.storeErrors !== undefined) {
-    const detach = ctx.storeErrors.attach((error) => app.log.error({ err: error }, 'store error outside a request'))
+    const detach = ctx.storeErrors.attach((error, message) => app.log.error({ err: error }, message))
     app.addHook('onClose', (_instance, done) => {
       detach()
       done()

@@ -67,6 +67,16 @@ export interface ServerConfig {
   readonly demoUser: boolean
   /** Serve the pages: sign-in and devices at `/`, `/admin`, `/debugger`. */
   readonly ui: boolean
+  /** Access tokens signed, then encrypted (off by default). */
+  readonly accessTokenEncryption: {
+    readonly model: 'off' | 'shared' | 'audience'
+    /** `shared`: a JWK Set of 32-byte `dir` keys with kids; the first encrypts; re-read when the file changes. */
+    readonly keysFile: string | undefined
+    /** `audience`: each audience → the URL of its service's encryption key set (JWKS). */
+    readonly audiences: Readonly<Record<string, string>>
+    /** How often each audience's key set is fetched again. */
+    readonly jwksRefreshSeconds: number
+  }
 }
 
 const DURATION_FIELDS = {
@@ -78,6 +88,8 @@ const DURATION_FIELDS = {
   keyPublishLead: { key: 'keyPublishLeadSeconds', min: 60, max: 30 * 86_400 },
   jwksMaxAge: { key: 'jwksMaxAgeSeconds', min: 0, max: 86_400 },
 } as const
+// Where a service's encryption keys may be fetched from: https, or plain http on loopback.
+const KEY_SET_URL = '^(https://[^\\s#]+|http://(localhost|127\\.0\\.0\\.1|\\[::1\\])(:[0-9]{1,5})?(/[^\\s#]*)?)$'
 
 const DURATION = { type: 'string', pattern: '^[0-9]{1,10}[smhd]$' }
 const RULE = {
@@ -145,11 +157,26 @@ export const CONFIG_FILE_SCHEMA = {
     logLevel: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] },
     demoUser: { type: 'boolean' },
     ui: { type: 'boolean' },
+    accessTokenEncryption: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        model: { enum: ['off', 'shared', 'audience'] },
+        keysFile: { type: 'string', minLength: 1 },
+        audiences: {
+          type: 'object',
+          additionalProperties: { type: 'string', pattern: KEY_SET_URL, maxLength: 2048 },
+          propertyNames: { minLength: 1, maxLength: 256 },
+          maxProperties: 64,
+        },
+        jwksRefresh: DURATION,
+      },
+    },
   },
 } as const
 
 /** How an environment variable's text becomes a config value. */
-type EnvKind = 'string' | 'integer' | 'boolean' | 'list' | 'trustProxy' | 'clients'
+type EnvKind = 'string' | 'integer' | 'boolean' | 'list' | 'trustProxy' | 'clients' | 'map'
 
 export interface EnvironmentVariable {
   /** The config file field it sets (dotted for nested ones). */
@@ -189,6 +216,10 @@ export const ENVIRONMENT_VARIABLES: Readonly<Record<string, EnvironmentVariable>
   HALLPASS_COOKIES: { field: 'cookies.enabled', kind: 'boolean', help: 'Browser mode: the refresh token in a __Host- cookie for clients that ask (default true).' },
   HALLPASS_UI: { field: 'ui', kind: 'boolean', help: 'Serve the pages: sign-in and your devices at /, the admin console at /admin, the token debugger at /debugger (default true).' },
   HALLPASS_COOKIE_SECURE: { field: 'cookies.secure', kind: 'boolean', help: 'Mark the cookie Secure (default true; browsers accept it on http://localhost).' },
+  HALLPASS_ACCESS_TOKEN_ENCRYPTION: { field: 'accessTokenEncryption.model', kind: 'string', help: 'Encrypt access tokens after signing them: off (default), shared (one dir key all services hold) or audience (each service\'s own key).' },
+  HALLPASS_ACCESS_TOKEN_ENCRYPTION_KEYS_FILE: { field: 'accessTokenEncryption.keysFile', kind: 'string', help: 'shared: JWK Set file of 32-byte dir keys with kids; the first encrypts, all decrypt; re-read when it changes.' },
+  HALLPASS_ACCESS_TOKEN_ENCRYPTION_AUDIENCES: { field: 'accessTokenEncryption.audiences', kind: 'map', help: 'audience: audience=URL of its encryption JWKS pairs, comma-separated.' },
+  HALLPASS_ACCESS_TOKEN_ENCRYPTION_JWKS_REFRESH: { field: 'accessTokenEncryption.jwksRefresh', kind: 'string', help: 'audience: how often each service\'s key set is fetched again (default 5m).' },
 })
 
 /** Variables read outside the config file's fields: secrets (never logged) and diagnostics. */
@@ -225,6 +256,7 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
     accessTokenTtl: '10m', refreshIdleTimeout: '7d', refreshAbsoluteLifetime: '30d', reuseWindow: '10s',
     keyRotationInterval: '30d', keyPublishLead: '1h', jwksMaxAge: '5m',
   }
+  const encryption = (input.accessTokenEncryption ?? {}) as { model?: 'off' | 'shared' | 'audience'; keysFile?: string; audiences?: Record<string, string>; jwksRefresh?: string }
   for (const [name, spec] of Object.entries(DURATION_FIELDS)) {
     durations[spec.key] = parseDuration((input[name]) ?? durationDefaults[name], { path: name, minSeconds: spec.min, maxSeconds: spec.max })
   }
@@ -283,11 +315,32 @@ export function resolveConfig(sources: ConfigSources = {}): ServerConfig {
     logLevel: (input.logLevel as ServerConfig['logLevel'] | undefined) ?? 'info',
     demoUser: (input.demoUser as boolean | undefined) ?? true,
     ui: (input.ui as boolean | undefined) ?? true,
+    accessTokenEncryption: {
+      model: encryption.model ?? 'off',
+      keysFile: encryption.keysFile,
+      audiences: encryption.audiences ?? {},
+      jwksRefreshSeconds: parseDuration(encryption.jwksRefresh ?? '5m', { path: 'accessTokenEncryption.jwksRefresh', minSeconds: 1, maxSeconds: 86_400 }),
+    },
   }
+  checkEncryptionConfig(config)
   if (config.cookies.name.startsWith('__Host-') && !config.cookies.secure) {
     throw new ConfigInvalid('cookies.secure', 'must be true for a __Host- cookie (RFC 6265bis §4.1.3.2)')
   }
   return config
+}
+
+function checkEncryptionConfig(config: ServerConfig): void {
+  const { model, keysFile, audiences } = config.accessTokenEncryption
+  if (model === 'shared' && keysFile === undefined) {
+    throw new ConfigInvalid('accessTokenEncryption.keysFile', 'is required with the shared model (HALLPASS_ACCESS_TOKEN_ENCRYPTION_KEYS_FILE)')
+  }
+  if (model === 'audience') {
+    const names = Object.keys(audiences)
+    if (names.length === 0) throw new ConfigInvalid('accessTokenEncryption.audiences', 'must name at least one audience and its key set URL with the audience model')
+    const unknown = config.audience.find((audience) => !names.includes(audience))
+    if (unknown !== undefined) throw new ConfigInvalid('accessTokenEncryption.audiences', `has no key set for the audience "${unknown}"`)
+    if (config.audience.length === 0) throw new ConfigInvalid('audience', 'must be set with the audience model: each token is encrypted to its audience')
+  }
 }
 
 /** The config with every secret replaced, safe to log or print. */
@@ -325,19 +378,24 @@ function parseEnvValue(name: string, value: string, kind: string): unknown {
       if (value === 'true' || value === 'false') return value === 'true'
       if (/^[0-9]{1,2}$/.test(value)) return Number(value)
       return value.split(',').map((item) => item.trim()).filter((item) => item.length > 0)
-    case 'clients': {
-      const clients: Record<string, string> = {}
-      for (const pair of value.split(',')) {
-        const colon = pair.indexOf(':')
-        if (colon <= 0) throw new ConfigInvalid(name, 'must be id:secret pairs separated by commas')
-        // Defined, not assigned: an id "__proto__" is a client like any other.
-        Object.defineProperty(clients, pair.slice(0, colon).trim(), { value: pair.slice(colon + 1).trim(), enumerable: true, writable: true, configurable: true })
-      }
-      return clients
-    }
+    case 'clients':
+      return parsePairs(name, value, ':', 'must be id:secret pairs separated by commas')
+    case 'map':
+      return parsePairs(name, value, '=', 'must be name=value pairs separated by commas')
     default:
       return value
   }
+}
+
+function parsePairs(name: string, value: string, separator: string, expectation: string): Record<string, string> {
+  const pairs: Record<string, string> = {}
+  for (const pair of value.split(',')) {
+    const at = pair.indexOf(separator)
+    if (at <= 0) throw new ConfigInvalid(name, expectation)
+    // Defined, not assigned: a name "__proto__" is a name like any other.
+    Object.defineProperty(pairs, pair.slice(0, at).trim(), { value: pair.slice(at + 1).trim(), enumerable: true, writable: true, configurable: true })
+  }
+  return pairs
 }
 
 function setPath(target: Record<string, unknown>, path: string, value: unknown): void {
@@ -369,6 +427,9 @@ function schemaError(errors: ErrorObject[]): ConfigInvalid {
   }
   if (error.keyword === 'pattern' && (error.params as { pattern: string }).pattern === DURATION.pattern) {
     return new ConfigInvalid(path, 'must be a duration like 30s, 10m, 1h or 7d')
+  }
+  if (error.keyword === 'pattern' && (error.params as { pattern: string }).pattern === KEY_SET_URL) {
+    return new ConfigInvalid(path, 'must be an https URL (plain http only on localhost or a loopback address)')
   }
   return new ConfigInvalid(path, error.message ?? 'is invalid')
 }

@@ -13,6 +13,7 @@ import { ConfigInvalid, SecretInvalid } from 'hallpass/errors'
 import { createSessionManager, MIN_SECRET_BYTES } from 'hallpass'
 import type { UserStore } from 'hallpass/users'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
+import { openEncryptionKeys, type EncryptionKeys } from './access-token-encryption.ts'
 import type { ServerConfig } from './config.ts'
 import type { CredentialCheck, ServerContext } from './context.ts'
 import { createFeedSlots } from './feed-slots.ts'
@@ -54,13 +55,16 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
 
   const storeErrors = createStoreErrorRelay()
   const opened = await openStore(databaseUrl, { onError: storeErrors.report })
+  let encryptionKeys: EncryptionKeys | undefined
   try {
+    encryptionKeys = await openEncryptionKeys(config.accessTokenEncryption, { report: storeErrors.report })
+    if (encryptionKeys.option !== undefined) notices.push(describeEncryption(encryptionKeys))
     const sessions = await createSessionManager({
       store: opened.store,
       secret,
       issuer: config.issuer,
       ...(config.audience.length > 0 ? { audience: config.audience } : {}),
-      accessToken: { ttlSeconds: config.accessTokenTtlSeconds },
+      accessToken: { ttlSeconds: config.accessTokenTtlSeconds, ...(encryptionKeys.option !== undefined ? { encryption: encryptionKeys.option } : {}) },
       refresh: {
         reuseWindowSeconds: config.reuseWindowSeconds,
         idleTimeoutSeconds: config.refreshIdleTimeoutSeconds,
@@ -93,11 +97,13 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
       storeKind: opened.kind,
       usesUserTable: options.checkCredentials === undefined,
       async close() {
+        encryptionKeys?.close()
         await feed.close()
         await opened.close()
       },
     }
   } catch (error) {
+    encryptionKeys?.close()
     await opened.close()
     throw error
   }
@@ -173,3 +179,10 @@ function checkSecret(secret: string, source: string): string {
   return secret
 }
 
+function describeEncryption(keys: EncryptionKeys): string {
+  const { model, kids } = keys.describe()
+  const named = Object.entries(kids).map(([name, kid]) => `${name}: ${kid ?? 'not fetched yet'}`).join(', ')
+  return model === 'shared'
+    ? `Access tokens are encrypted with a shared dir key (${named}); services need the same key file (hallpass/verify decryption.keys).`
+    : `Access tokens are encrypted to each audience's own key (${named}).`
+}

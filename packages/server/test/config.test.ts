@@ -63,6 +63,13 @@ const IN_PROCESS: BadConfig[] = [
   { what: 'a Redis key prefix with braces', env: { HALLPASS_DATABASE_URL: 'redis://127.0.0.1:1/?prefix=%7Bbad%7D' }, code: 'ERR_CONFIG_INVALID', field: 'keyPrefix' },
   { what: 'a PostgreSQL schema that is not an identifier', env: { HALLPASS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/db?schema=Bad-Name' }, code: 'ERR_CONFIG_INVALID', field: 'schema' },
   { what: 'the schema parameter twice', env: { HALLPASS_DATABASE_URL: 'postgres://nobody@127.0.0.1:1/db?schema=a&schema=b' }, code: 'ERR_CONFIG_INVALID', field: 'schema' },
+  { what: 'an encryption model that is not one', env: { HALLPASS_ACCESS_TOKEN_ENCRYPTION: 'aes' }, code: 'ERR_CONFIG_INVALID', field: 'accessTokenEncryption.model' },
+  { what: 'shared encryption without a key file', env: { HALLPASS_ACCESS_TOKEN_ENCRYPTION: 'shared' }, code: 'ERR_CONFIG_INVALID', field: 'accessTokenEncryption.keysFile' },
+  { what: 'a shared key file that does not exist', env: { HALLPASS_ACCESS_TOKEN_ENCRYPTION: 'shared', HALLPASS_ACCESS_TOKEN_ENCRYPTION_KEYS_FILE: '/nonexistent/keys.json' }, code: 'ERR_CONFIG_INVALID', field: 'accessTokenEncryption.keysFile' },
+  { what: 'per-audience encryption with no audience key set', env: { HALLPASS_ACCESS_TOKEN_ENCRYPTION: 'audience', HALLPASS_AUDIENCE: 'orders' }, code: 'ERR_CONFIG_INVALID', field: 'accessTokenEncryption.audiences' },
+  { what: 'an audience without its key set', env: { HALLPASS_ACCESS_TOKEN_ENCRYPTION: 'audience', HALLPASS_AUDIENCE: 'orders,billing', HALLPASS_ACCESS_TOKEN_ENCRYPTION_AUDIENCES: 'orders=https://orders.example.com/jwks.json' }, code: 'ERR_CONFIG_INVALID', field: 'accessTokenEncryption.audiences' },
+  { what: 'a key set over plain http to another host', env: { HALLPASS_ACCESS_TOKEN_ENCRYPTION: 'audience', HALLPASS_AUDIENCE: 'orders', HALLPASS_ACCESS_TOKEN_ENCRYPTION_AUDIENCES: 'orders=http://orders.example.com/jwks.json' }, code: 'ERR_CONFIG_INVALID', field: 'accessTokenEncryption.audiences.orders' },
+  { what: 'audience pairs without "="', env: { HALLPASS_ACCESS_TOKEN_ENCRYPTION_AUDIENCES: 'orders' }, code: 'ERR_CONFIG_INVALID', field: 'HALLPASS_ACCESS_TOKEN_ENCRYPTION_AUDIENCES' },
 ]
 
 describe('hallpass serve refuses a bad configuration', () => {

@@ -71,7 +71,11 @@ export interface HallpassClient {
   readonly state: ClientState
   /** The current session's id, when signed in. */
   readonly sessionId: string | undefined
-  login(username: string, password: string, options?: { deviceLabel?: string }): Promise<void>
+  /**
+   * Signs in. `audience` narrows the session's tokens to one of the server's audiences (needed
+   * when the server encrypts each token to its audience and has several).
+   */
+  login(username: string, password: string, options?: { deviceLabel?: string; audience?: string }): Promise<void>
   /** Ends this session on the server and signs every tab out. */
   logout(): Promise<void>
   /** Ends every session of the user (all devices). */
@@ -332,7 +336,12 @@ export function createClient(options: ClientOptions): HallpassClient {
     },
     async login(username, password, loginOptions = {}) {
       const sentAt = now()
-      const response = await post(ENDPOINTS.login, { username, password, ...(loginOptions.deviceLabel !== undefined ? { device_label: loginOptions.deviceLabel } : {}) })
+      const response = await post(ENDPOINTS.login, {
+        username,
+        password,
+        ...(loginOptions.deviceLabel !== undefined ? { device_label: loginOptions.deviceLabel } : {}),
+        ...(loginOptions.audience !== undefined ? { audience: loginOptions.audience } : {}),
+      })
       if (response.status === 400) {
         const error = await failure(response)
         throw error.error === 'invalid_grant' ? new HallpassClientError('ERR_CLIENT_CREDENTIALS', error) : error

@@ -45,6 +45,18 @@ export { decryptJwt } from './jwe/decrypt.ts'
 export { encryptJwt } from './jwe/encrypt.ts'
 export { generateEncryptionKey, type GenerateEncryptionKeyOptions } from './jwe/generate-key.ts'
 export {
+  createJwtDecrypter,
+  createJwtEncrypter,
+  isCompactJwe,
+  JWT_CONTENT_ENCRYPTION,
+  JWT_ENCRYPTION_ALGORITHMS,
+  type JwtDecrypter,
+  type JwtDecrypterOptions,
+  type JwtEncrypter,
+  type JwtEncrypterOptions,
+  type JwtEncryptionAlgorithm,
+} from './jwe/token-encryption.ts'
+export {
   DEFAULT_MAX_JWE_BYTES,
   type DecryptJwtOptions,
   type EncryptJwtOptions,

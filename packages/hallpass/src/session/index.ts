@@ -4,6 +4,7 @@
  * The session domain: `SessionManager`, the `SessionStore` interface stores implement, and the
  * key manager that keeps signing keys in the store.
  */
+export type { AccessTokenEncryption } from './access-token-encryption.ts'
 export { createKeyManager, type KeyManager, type KeyManagerOptions, type KeyScheduleEntry } from './key-manager.ts'
 export {
   createSessionManager,

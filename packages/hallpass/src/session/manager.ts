@@ -32,6 +32,7 @@ import {
   type JwtVerifier,
 } from '../engine/index.ts'
 import { checkFunction, checkKnownKeys, checkPositiveInteger, checkStringList } from '../internal/options.ts'
+import { createAccessTokenSealer, type AccessTokenEncryption } from './access-token-encryption.ts'
 import { createKeyManager, type KeyManager } from './key-manager.ts'
 import {
   deriveSuccessorSecret,
@@ -74,6 +75,8 @@ export interface SessionManagerOptions {
     allowedClaims?: readonly string[]
     /** Size limit of a session's custom claims as JSON (default 1024). */
     maxClaimsBytes?: number
+    /** Encrypt every access token after signing it (default: plain signed tokens). */
+    encryption?: AccessTokenEncryption
   }
   refresh?: {
     reuseWindowSeconds?: number
@@ -245,6 +248,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
   const allowedClaims = options.accessToken?.allowedClaims === undefined ? undefined : new Set(checkStringList(options.accessToken.allowedClaims, 'accessToken.allowedClaims'))
   const maxClaimsBytes = checkPositiveInteger(options.accessToken?.maxClaimsBytes, 'accessToken.maxClaimsBytes') ?? SESSION_DEFAULTS.maxClaimsBytes
   const listeners = new Set<SessionEventListener>()
+  const sealer = createAccessTokenSealer(options.accessToken?.encryption, derived.accessTokenContentKey)
 
   const keys = await createKeyManager({
     store,
@@ -323,7 +327,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     const accessClaims: JwtClaims = { ...claims, iss: config.issuer, sub: session.subject, iat, exp, jti: randomId(16), sid: session.id }
     if (session.audience !== null) accessClaims.aud = session.audience.length === 1 ? session.audience[0]! : [...session.audience]
     if (scope !== null) accessClaims.scope = scope
-    const accessToken = signJwt(accessClaims, keys.signingKey())
+    const accessToken = sealer.seal(signJwt(accessClaims, keys.signingKey()), session.audience)
     const tokens: IssuedTokens = {
       session: info,
       accessToken,
@@ -416,6 +420,16 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     throw new RefreshTokenReused(sid, classification)
   }
 
+  // The issuer's own check of its access tokens (its endpoints, introspection): an encrypted
+  // one is opened first, and the signed JWT inside checked exactly as a plain one.
+  const verifySignedAccessToken = createJwtVerifier({
+    keys: { resolveVerifyKey: (header) => keys.keyring().resolveVerifyKey(header) },
+    issuer: config.issuer,
+    ...(config.audience !== undefined ? { audience: config.audience } : {}),
+    requiredClaims: ['exp', 'iat', 'sub', 'sid', 'jti'],
+    now,
+  })
+
   const manager: SessionManager = {
     async create(input) {
       if (typeof input !== 'object' || input === null) throw new ConfigInvalid('input', 'must be an object')
@@ -423,6 +437,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       const claims = checkClaims(input.claims, allowedClaims, maxClaimsBytes)
       const scope = checkScope(input.scope)
       const audience = checkAudience(input.audience, config.audience)
+      sealer.checkAudience(audience)
       const device = sanitizeDevice(input.device) ?? {}
       const at = now()
       const id = randomId(16)
@@ -576,13 +591,7 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
       return store.listAudit(checkSubject(subject), Math.min(limit, 1000))
     },
 
-    verifyAccessToken: createJwtVerifier({
-      keys: { resolveVerifyKey: (header) => keys.keyring().resolveVerifyKey(header) },
-      issuer: config.issuer,
-      ...(config.audience !== undefined ? { audience: config.audience } : {}),
-      requiredClaims: ['exp', 'iat', 'sub', 'sid', 'jti'],
-      now,
-    }),
+    verifyAccessToken: (token) => verifySignedAccessToken(sealer.open(token)),
 
     on(listener) {
       if (typeof listener !== 'function') throw new ConfigInvalid('listener', 'must be a function')
@@ -639,7 +648,7 @@ function resolveOptions(options: SessionManagerOptions): ResolvedSessionOptions 
   const access = options.accessToken ?? {}
   const refresh = options.refresh ?? {}
   const keys = options.keys ?? {}
-  checkKnownKeys(access, ['ttlSeconds', 'allowedClaims', 'maxClaimsBytes'], 'accessToken.')
+  checkKnownKeys(access, ['ttlSeconds', 'allowedClaims', 'maxClaimsBytes', 'encryption'], 'accessToken.')
   checkKnownKeys(refresh, ['reuseWindowSeconds', 'idleTimeoutSeconds', 'absoluteLifetimeSeconds'], 'refresh.')
   checkKnownKeys(keys, ['algorithm', 'rotationIntervalSeconds', 'publishLeadSeconds'], 'keys.')
   const algorithm = keys.algorithm ?? SESSION_DEFAULTS.algorithm

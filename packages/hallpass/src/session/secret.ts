@@ -12,6 +12,8 @@ export interface DerivedKeys {
   readonly refreshChainKey: Buffer
   /** Key of the tag that proves a refresh token was issued here (a SHA3-256 key prefix). */
   readonly refreshTagKey: Buffer
+  /** Derives the content key of each access token encrypted to a service, so the issuer can read it back. */
+  readonly accessTokenContentKey: Buffer
 }
 
 /** Derives the working keys; refuses secrets shorter than 32 bytes (256 bits). */
@@ -24,5 +26,6 @@ export function deriveKeys(secret: string | Uint8Array): DerivedKeys {
     keyEncryptionKey: derive('key-encryption'),
     refreshChainKey: derive('refresh-token-chain'),
     refreshTagKey: derive('refresh-token-tag'),
+    accessTokenContentKey: derive('access-token-content-key'),
   })
 }

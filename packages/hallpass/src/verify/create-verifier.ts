@@ -56,6 +56,7 @@ import {
   type FeedMetrics,
   type RevocationFeed,
 } from './revocation-feed.ts'
+import { createTokenOpener, type DecryptionOptions } from './decryption.ts'
 import { checkScopeOption, requireScopes } from './scope.ts'
 import { checkRevocationStore, DEFAULT_LIVENESS_INTERVAL_SECONDS, openStoreFeed, type RevocationStore } from './store-feed.ts'
 import { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES, type CachedToken, type TokenCache, type TokenCacheOptions } from './token-cache.ts'
@@ -130,6 +131,13 @@ export interface VerifierOptions {
   maxResponseBytes?: number
   /** The revocation feed and policy; `false` disables revocation checks. */
   revocation?: RevocationOptions | false
+  /**
+   * Encrypted access tokens (the issuer's access-token encryption): the keys that open them.
+   * With it, only encrypted tokens are accepted unless `allowPlainTokens`; without it, an
+   * encrypted token is refused. Either way the token inside must be a JWT signed by the
+   * issuer's key, checked exactly as a plain one.
+   */
+  decryption?: DecryptionOptions
   /** The verified-token cache; `false` disables it. */
   cache?: TokenCacheOptions | false
   /** Default `globalThis.fetch`. */
@@ -240,7 +248,7 @@ export const VERIFIER_DEFAULTS = Object.freeze({
 
 const OPTION_NAMES = [
   'issuer', 'audience', 'algorithms', 'typ', 'clockToleranceSeconds', 'requiredScopes', 'requiredClaims', 'maxTokenBytes',
-  'jwksUri', 'jwks', 'keys', 'jwksCache', 'fetchTimeoutSeconds', 'maxResponseBytes', 'revocation', 'cache',
+  'jwksUri', 'jwks', 'keys', 'jwksCache', 'fetchTimeoutSeconds', 'maxResponseBytes', 'revocation', 'decryption', 'cache',
   'fetch', 'now', 'timers', 'random', 'onEvent', 'logger',
 ] as const
 const REVOCATION_OPTION_NAMES = [
@@ -300,6 +308,7 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
     throw new ConfigInvalid('cache', 'must be an object or false')
   }
   const cache: TokenCache | undefined = cacheOptions === false ? undefined : createTokenCache(cacheOptions ?? {})
+  const opener = createTokenOpener(options.decryption, options.maxTokenBytes)
 
   // The engine verifier is built before any I/O so that its options are checked first; it
   // resolves keys through whatever source is installed below.
@@ -434,6 +443,8 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
   function verifyToken(token: string): Readonly<JwtClaims> {
     const nowMs = io.now()
     const nowSeconds = Math.floor(nowMs / 1000)
+    // A token verified under decryption keys that are gone must not stay accepted.
+    if (opener.keysChanged()) cache?.retainKeys(new Set())
     let entry: CachedToken | undefined = cache?.get(token)
     if (entry !== undefined) {
       counters.hits++
@@ -445,7 +456,7 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
       if (entry.nbf !== undefined && entry.nbf > nowSeconds + tolerance) throw new JwtNotYetValid()
     } else {
       if (cache !== undefined) counters.misses++
-      const { claims, key } = engineVerify(token)
+      const { claims, key } = engineVerify(opener.open(token))
       const frozen = deepFreeze(claims)
       entry = { claims: frozen, key, exp: frozen.exp, nbf: frozen.nbf, sid: frozen.sid }
       cache?.set(token, entry)
@@ -467,7 +478,8 @@ export async function createVerifier(options: VerifierOptions): Promise<Verifier
       if (error instanceof HallpassError) {
         failures.set(error.code, (failures.get(error.code) ?? 0) + 1)
         if (error.code === 'ERR_JWT_CLAIM_INVALID') {
-          const mismatch = explainMismatch(error, token)
+          // The claims of an encrypted token are inside it (opened again only on this failure).
+          const mismatch = explainMismatch(error, () => opener.open(token))
           if (mismatch !== undefined) report(mismatch)
         }
       }

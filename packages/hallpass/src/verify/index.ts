@@ -36,6 +36,8 @@ export {
   type RevocationFeed,
   type RevocationFeedOptions,
 } from './revocation-feed.ts'
+export type { DecryptionKeys, DecryptionOptions } from './decryption.ts'
+export { watchDecryptionKeyFile, type DecryptionKeyFile, type DecryptionKeyFileOptions } from './decryption-key-file.ts'
 export { hasScopes, requireScopes } from './scope.ts'
 export type { RevocationStore } from './store-feed.ts'
 export { createTokenCache, DEFAULT_TOKEN_CACHE_ENTRIES, type CachedToken, type TokenCache, type TokenCacheOptions } from './token-cache.ts'

@@ -15,7 +15,7 @@ import { tokenSignCommand } from '../../src/cli/commands/token-sign.ts'
 import { tokenVerifyCommand } from '../../src/cli/commands/token-verify.ts'
 import { readStreamLimited } from '../../src/cli/io.ts'
 import { formatJson, sanitizeForTerminal } from '../../src/cli/output.ts'
-import { encryptJwt, generateEncryptionKey, generateKey, JWS_ALGORITHMS, signJwt, type JwsAlgorithm } from '../../src/index.ts'
+import { createJwtDecrypter, createJwtEncrypter, encryptJwt, generateEncryptionKey, generateKey, JWS_ALGORITHMS, signJwt, type JwsAlgorithm } from '../../src/index.ts'
 
 const NOW_MS = Date.UTC(2030, 0, 15, 12, 0, 0)
 const NOW = NOW_MS / 1000
@@ -148,6 +148,10 @@ describe('keys generate', () => {
     ['a positional argument', ['--alg', 'ES256', 'extra'], /no positional/],
     ['a repeated option', ['--alg', 'ES256', '--alg', 'HS256'], /--alg was given more than once/],
     ['a value for a flag', ['--alg', 'ES256', '--public=yes'], /--public does not take a value/],
+    ['--public for a dir key', ['--alg', 'dir', '--public'], /never published/],
+    ['--crv for a dir key', ['--alg', 'dir', '--crv', 'P-256'], /only applies to ECDH-ES/],
+    ['an unknown ECDH curve', ['--alg', 'ECDH-ES+A256KW', '--crv', 'secp256k1'], /P-256, P-384, P-521 or X25519/],
+    ['PEM for an encryption key', ['--alg', 'ECDH-ES+A256KW', '--format', 'pem'], /only as JWK Sets/],
   ]
   for (const [what, argv, message] of usage) {
     test(`usage error: ${what}`, async () => {
@@ -157,6 +161,24 @@ describe('keys generate', () => {
       assert.match(result.stderr, message)
     })
   }
+
+  test('access-token encryption keys: a JWK Set the server and the services read as it is', async () => {
+    const dir = JSON.parse(ok(await cli(keysGenerateCommand, ['--alg', 'dir'])).stdout)
+    assert.equal(dir.keys.length, 1)
+    assert.deepEqual([dir.keys[0].kty, dir.keys[0].alg, dir.keys[0].use], ['oct', 'A256GCM', 'enc'])
+    assert.equal(Buffer.from(dir.keys[0].k, 'base64url').length, 32)
+    assert.match(dir.keys[0].kid, /^dir-[\w-]{8}$/)
+    const path = file('orders-keys.json')
+    const ecdh = ok(await cli(keysGenerateCommand, ['--alg', 'ECDH-ES+A256KW', '--crv', 'X25519', '--kid', 'orders-1', '--out', path, '--public']))
+    const published = JSON.parse(ecdh.stdout).keys
+    assert.deepEqual(published.map((k: Record<string, unknown>) => [k.kty, k.crv, k.alg, k.kid, k.d]), [['OKP', 'X25519', 'ECDH-ES+A256KW', 'orders-1', undefined]])
+    const saved = JSON.parse(await readFile(path, 'utf8')).keys[0]
+    assert.equal(typeof saved.d, 'string')
+    assert.equal((await stat(path)).mode & 0o777, 0o600)
+    // What it made opens what is encrypted to its published half.
+    const jws = signJwt({ sub: 'u', iat: NOW, exp: NOW + 60 }, generateKey('ES256'))
+    assert.equal(createJwtDecrypter({ keys: [saved] })(createJwtEncrypter(published[0])(jws)), jws)
+  })
 
   test('an unprintable --kid is refused by the engine (ERR_KEY_INVALID)', async () => {
     const result = await cli(keysGenerateCommand, ['--alg', 'ES256', '--kid', 'a\u001b[2Jb'])

@@ -22,6 +22,9 @@ const loginSchema = {
       username: { type: 'string', minLength: 1, maxLength: 128 },
       password: { type: 'string', minLength: 1, maxLength: 1024 },
       device_label: { type: 'string', maxLength: 128 },
+      // One of the configured audiences, to narrow the session's tokens to it (required when
+      // each token is encrypted to its audience and several are configured).
+      audience: { type: 'string', minLength: 1, maxLength: 256 },
       grant_type: { const: 'password' },
     },
   },
@@ -113,7 +116,7 @@ async function rateLimit(ctx: ServerContext, key: string, rule: { max: number; w
 }
 
 export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext): void {
-  app.post<{ Body: { username: string; password: string; device_label?: string } }>(
+  app.post<{ Body: { username: string; password: string; device_label?: string; audience?: string } }>(
     ENDPOINTS.login,
     {
       schema: loginSchema,
@@ -143,6 +146,7 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
         subject: user.subject,
         ...(user.claims !== undefined ? { claims: user.claims } : {}),
         ...(user.scope !== undefined ? { scope: user.scope } : {}),
+        ...(request.body.audience !== undefined ? { audience: request.body.audience } : {}),
         device: deviceOf(request, request.body.device_label),
       })
       ctx.metrics.logins.inc({ result: 'success' })

@@ -10,7 +10,7 @@ import { compactDecrypt, errors as joseErrors } from 'jose'
 import { JweDecryptionFailed, JweInvalid, type HallpassError } from '../../errors.ts'
 import { checkCompactJwe } from './header.ts'
 import { prepareDecryption, type DecryptionPolicy } from './key.ts'
-import { isCompactJws } from './nested-jws.ts'
+import { readNestedJws } from './nested-jws.ts'
 import type { DecryptJwtOptions, JweHeader, JweKeyMaterial } from './types.ts'
 
 /**
@@ -74,19 +74,4 @@ function fromJoseError(error: unknown): HallpassError {
   // Anything else comes from the key-management step (an ephemeral key WebCrypto refuses, a
   // key that does not unwrap): one error for every way decryption can fail (docs/security.md B5/B6).
   return new JweDecryptionFailed()
-}
-
-// The plaintext of a nested JWT must itself be a signed compact JWT: three non-empty base64url
-// segments under a header naming a JWS algorithm. This refuses what sign/encrypt confusion
-// needs (CVE-2022-39174, CVE-2022-3102, CVE-2026-29000): raw claims JSON, an unsecured
-// `alg: none` JWT, or a JWE inside the JWE. The signature itself is the verifier's job.
-function readNestedJws(plaintext: Uint8Array): string {
-  let text: string
-  try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(plaintext)
-  } catch {
-    throw new JweInvalid('the payload is not a signed JWT')
-  }
-  if (!isCompactJws(text)) throw new JweInvalid('the payload is not a signed JWT')
-  return text
 }

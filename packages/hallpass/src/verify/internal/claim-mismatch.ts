@@ -13,17 +13,21 @@ const MAX_LENGTH = 100
 
 export type ClaimMismatchEvent = Extract<VerifierEvent, { type: 'token.claim_mismatch' }>
 
-/** Returns the event to report for `error` on `token`, or undefined (not a mismatch, or too soon). */
+/**
+ * Returns the event to report for `error` on `token`, or undefined (not a mismatch, or too
+ * soon). `token` may be a function, read only when an event is due: an encrypted token is
+ * opened again for it.
+ */
 export function createClaimMismatchExplainer(expected: { readonly iss: readonly string[]; readonly aud: readonly string[] }, now: () => number) {
   const lastAt = new Map<'aud' | 'iss', number>()
-  return (error: unknown, token: string): ClaimMismatchEvent | undefined => {
+  return (error: unknown, token: string | (() => string)): ClaimMismatchEvent | undefined => {
     if (!(error instanceof JwtClaimInvalid) || (error.claim !== 'aud' && error.claim !== 'iss')) return undefined
     const claim = error.claim
     const at = now()
     const last = lastAt.get(claim)
     if (last !== undefined && at - last < EVERY_MS) return undefined
     lastAt.set(claim, at)
-    return { type: 'token.claim_mismatch', claim, expected: expected[claim], got: claimValues(token, claim) }
+    return { type: 'token.claim_mismatch', claim, expected: expected[claim], got: claimValues(typeof token === 'function' ? token() : token, claim) }
   }
 }
 
