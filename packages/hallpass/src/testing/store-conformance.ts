@@ -1326,6 +1326,14 @@ function describePurge(storeCase: StoreCase): void {
     // A verifier resuming from the purged entry's cursor must still see the new one.
     assert.deepEqual(sids(await store.readRevocations(entry.cursor, 10)), [records[1]!.id])
   })
+
+  storeCase('a now between two whole seconds purges like any other (Date.now() almost never is one)', async (store) => {
+    const record = await seed(store, { expiresAt: FIXTURE_NOW + 60 * DAY, idleExpiresAt: FIXTURE_NOW + 60 * DAY })
+    await store.revokeSession(revocation(record, FIXTURE_NOW, 'old', Math.floor(FIXTURE_NOW / 1000) + 1))
+    assert.equal((await store.readRevocations(undefined, 10)).length, 1)
+    assert.ok((await store.purgeExpired(FIXTURE_NOW + 10 * DAY + 123)) >= 1)
+    assert.deepEqual(await store.readRevocations(undefined, 10), [])
+  })
 }
 
 function describeClock(storeCase: StoreCase): void {

@@ -275,7 +275,8 @@ export async function createPostgresStore(options: PostgresStoreOptions): Promis
     purgeExpired: (now) =>
       run('purgeExpired', async () => {
         // Feed entries are kept FEED_EXP_MARGIN_SECONDS past exp: a verifier may accept a token for its tolerance.
-        const [row] = await query<{ removed: NumberLike }>(sql.purge, [now - PURGE_RETENTION_MS, maxAuditEventsPerSubject, now / 1000 - FEED_EXP_MARGIN_SECONDS])
+        // `exp` is a bigint column: a fractional bound (any `now` not on a whole second) fails with 22P02.
+        const [row] = await query<{ removed: NumberLike }>(sql.purge, [now - PURGE_RETENTION_MS, maxAuditEventsPerSubject, Math.floor(now / 1000) - FEED_EXP_MARGIN_SECONDS])
         return Number(row?.removed ?? 0)
       }),
 
