@@ -2,6 +2,8 @@
 // signing returns the compact token, verification returns header, claims and key, all typed.
 import type { KeyObject } from 'node:crypto'
 import {
+  createJwtDecrypter,
+  createJwtEncrypter,
   createJwtVerifier,
   createKeyring,
   decryptAndVerifyJwt,
@@ -172,4 +174,19 @@ export async function encryption(key: JwsKey): Promise<void> {
   use(await encryptJwt(jwe, jwk, { alg: 'PBES2-HS256+A128KW' }))
   // @ts-expect-error a signing key is not an encryption key (RFC 8725 §3.3)
   use(await encryptJwt(jwe, key))
+}
+
+// Encrypted access tokens: synchronous both ways, the decrypter returns the signed JWT inside.
+export function accessTokenEncryption(key: JwsKey): void {
+  const encrypt = createJwtEncrypter(generateEncryptionKey('dir', 'A256GCM', { kid: 'k1' }))
+  const jwe = encrypt(signJwt({ sub: 'u' }, key))
+  expectType<Equals<typeof jwe, string>>()
+  use(jwe)
+  const decrypt = createJwtDecrypter({ keys: [generateEncryptionKey('ECDH-ES+A256KW')], issuerKey: new Uint8Array(32) })
+  expectType<Equals<ReturnType<typeof decrypt>, string>>()
+  use(decrypt)
+  // @ts-expect-error a signing key is not an encryption key
+  use(createJwtEncrypter(key))
+  // @ts-expect-error the decrypter takes an options object
+  use(createJwtDecrypter([generateEncryptionKey('dir')]))
 }

@@ -1,6 +1,6 @@
 // hallpass/verify: createVerifier's options (by name, with the revocation policy as a closed
 // set) and what verify() returns: the claims, read-only.
-import type { JwtClaims, SessionStore } from 'hallpass'
+import type { JwkSet, JwtClaims, SessionStore } from 'hallpass'
 import {
   createRemoteJwks,
   createVerifier,
@@ -14,6 +14,8 @@ import {
   type VerifierEvent,
   type VerifierHealth,
   type VerifierOptions,
+  watchDecryptionKeyFile,
+  type DecryptionKeyFile,
 } from 'hallpass/verify'
 import type * as main from 'hallpass'
 import { expectType, use, value, type Equals, type Expect, type HasKey } from './helpers.ts'
@@ -67,6 +69,12 @@ export async function options(): Promise<void> {
     logger: false,
   })
   use(await createVerifier({ issuer: 'https://auth.example.com', revocation: false, cache: false, typ: false }))
+  // Encrypted access tokens: keys as a list, or a function of the current ones (a watched file).
+  const keyFile = watchDecryptionKeyFile('/run/secrets/token-keys.json')
+  use(await createVerifier({ issuer: 'https://auth.example.com', decryption: { keys: keyFile.keys, allowPlainTokens: true } }))
+  expectType<Equals<ReturnType<DecryptionKeyFile['publicJwks']>, JwkSet>>()
+  // @ts-expect-error decryption keys are required
+  use(await createVerifier({ issuer: 'https://auth.example.com', decryption: { allowPlainTokens: true } }))
   // @ts-expect-error `issuer` is required
   use(await createVerifier({ audience: 'orders' }))
   // @ts-expect-error misspelled option names are errors
