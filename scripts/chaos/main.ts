@@ -17,7 +17,14 @@ import { runSigkill } from './sigkill.ts'
 import { runSoak } from './soak.ts'
 import { runTwoInstances } from './two-instances.ts'
 
-const SCENARIOS: Record<string, { stores: readonly StoreKind[]; run: (store: StoreKind, full: boolean, minutes: number | undefined) => Promise<Report[]> }> = {
+/** Options of the command line a scenario may take. */
+interface RunOptions {
+  readonly minutes: number | undefined
+  /** sigkill: seconds the server stays down after its last kill. */
+  readonly down: number | undefined
+}
+
+const SCENARIOS: Record<string, { stores: readonly StoreKind[]; run: (store: StoreKind, full: boolean, options: RunOptions) => Promise<Report[]> }> = {
   outage: {
     stores: ['postgres', 'redis'],
     run: async (store, full) => {
@@ -32,7 +39,7 @@ const SCENARIOS: Record<string, { stores: readonly StoreKind[]; run: (store: Sto
   },
   sigkill: {
     stores: ['sqlite', 'postgres', 'redis'],
-    run: async (store, full) => [await runSigkill({ store, kills: full ? 10 : 2, mode: full ? 'full' : 'short' })],
+    run: async (store, full, { down }) => [await runSigkill({ store, kills: full ? 10 : 2, mode: full ? 'full' : 'short', ...(down !== undefined ? { downSeconds: down } : {}) })],
   },
   'two-instances': {
     stores: ['postgres', 'redis'],
@@ -40,18 +47,18 @@ const SCENARIOS: Record<string, { stores: readonly StoreKind[]; run: (store: Sto
   },
   soak: {
     stores: ['sqlite', 'postgres'],
-    run: async (store, full, minutes) => [await runSoak({ store, durationMs: (minutes ?? (full ? 10 : 0.25)) * 60_000, full })],
+    run: async (store, full, { minutes }) => [await runSoak({ store, durationMs: (minutes ?? (full ? 10 : 0.25)) * 60_000, full })],
   },
 }
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
-  options: { store: { type: 'string' }, full: { type: 'boolean', default: false }, json: { type: 'string' }, minutes: { type: 'string' } },
+  options: { store: { type: 'string' }, full: { type: 'boolean', default: false }, json: { type: 'string' }, minutes: { type: 'string' }, down: { type: 'string' } },
 })
 const name = positionals[0]
 const scenario = name === undefined ? undefined : SCENARIOS[name]
 if (scenario === undefined || positionals.length > 1) {
-  process.stderr.write(`usage: npm run chaos -- <${Object.keys(SCENARIOS).join('|')}> [--store sqlite|postgres|redis] [--full] [--json FILE]\n`)
+  process.stderr.write(`usage: npm run chaos -- <${Object.keys(SCENARIOS).join('|')}> [--store sqlite|postgres|redis] [--full] [--json FILE] [--minutes N (soak)] [--down SECONDS (sigkill)]\n`)
   process.exit(2)
 }
 const stores = values.store === undefined ? scenario.stores : [values.store as StoreKind]
@@ -62,7 +69,8 @@ if (!stores.every((s) => scenario.stores.includes(s))) {
 
 const reports: Report[] = []
 for (const store of stores) {
-  for (const report of await scenario.run(store, values.full, values.minutes === undefined ? undefined : Number(values.minutes))) {
+  const options = { minutes: values.minutes === undefined ? undefined : Number(values.minutes), down: values.down === undefined ? undefined : Number(values.down) }
+  for (const report of await scenario.run(store, values.full, options)) {
     reports.push(report)
     process.stdout.write(`\n== ${report.scenario} on ${report.store} (${report.mode}, ${report.seconds} s, ${report.startedAt})\n`)
     process.stdout.write(`${JSON.stringify(report.figures, null, 2)}\n`)

@@ -3,9 +3,12 @@
  *
  * Scenario 3, SIGKILL under refresh load: sessions refresh in a loop against a session server
  * in a child process (scripts/chaos/server-child.ts), which is killed (SIGKILL, mid-request)
- * and started again on the same store and port, `kills` times. A client whose request died
- * with the server retries the token it holds once the server is back (inside the reuse window,
- * so a rotation committed just before the kill converges). What must hold: no refresh refused
+ * and started again on the same store and port, `kills` times (after `downSeconds`, if given:
+ * a restart slower than the reuse window). A client whose request died with the server retries
+ * the token it holds once the server is back: inside the reuse window a rotation committed just
+ * before the kill converges by the grace window; beyond it, on SQLite, because the restarted
+ * server sees the dead one's marker (packages/server/src/crash-marker.ts) and gives the last
+ * answers of its final seconds once more. What must hold: no refresh refused
  * (nothing lost), and afterwards, read straight from the store, every session live with the
  * generation of the token its client holds, which still refreshes: one chain per session.
  */
@@ -18,6 +21,8 @@ export interface SigkillOptions {
   readonly sessions?: number
   /** The server's reuse window (default its own, 10 s). */
   readonly reuseWindow?: string
+  /** How long the server stays down after the last kill (default: started again at once). */
+  readonly downSeconds?: number
   readonly mode: 'short' | 'full'
 }
 
@@ -59,6 +64,7 @@ export async function runSigkill(options: SigkillOptions): Promise<Report> {
       await sleep(1000 + Math.random() * 2000)
       await server.kill()
       const killedAt = Date.now()
+      if (k === options.kills - 1 && options.downSeconds !== undefined) await sleep(options.downSeconds * 1000)
       server = await start()
       downtimes.push(Date.now() - killedAt)
     }
@@ -88,6 +94,7 @@ export async function runSigkill(options: SigkillOptions): Promise<Report> {
         sessions: count,
         kills: options.kills,
         reuseWindow: options.reuseWindow ?? '10s (default)',
+        lastDownSeconds: options.downSeconds ?? null,
         refreshes: answers.length,
         statuses: countStatuses(answers),
         rotations,

@@ -14,6 +14,7 @@ import { createSessionManager, MIN_SECRET_BYTES } from 'hallpass'
 import type { UserStore } from 'hallpass/users'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
 import { openEncryptionKeys, type EncryptionKeys } from './access-token-encryption.ts'
+import { CRASH_MARKER_HEARTBEAT_MS, openCrashMarker, type CrashMarker } from './crash-marker.ts'
 import type { ServerConfig } from './config.ts'
 import type { CredentialCheck, ServerContext } from './context.ts'
 import { createFeedSlots } from './feed-slots.ts'
@@ -56,7 +57,9 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
   const storeErrors = createStoreErrorRelay()
   const opened = await openStore(databaseUrl, { onError: storeErrors.report })
   let encryptionKeys: EncryptionKeys | undefined
+  let crashMarker: CrashMarker | undefined
   try {
+    if (opened.file !== undefined) crashMarker = openCrashMarker(opened.file)
     encryptionKeys = await openEncryptionKeys(config.accessTokenEncryption, { report: storeErrors.report })
     if (encryptionKeys.option !== undefined) notices.push(describeEncryption(encryptionKeys))
     const sessions = await createSessionManager({
@@ -77,6 +80,13 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
       },
       ...(options.now !== undefined ? { now: options.now } : {}),
     })
+    const deadAt = crashMarker?.deadLastAliveAt
+    if (deadAt !== undefined) {
+      // The dead process's final seconds: from well before its last heartbeat to the latest it
+      // can have lived after it.
+      const recovered = await sessions.recoverAfterCrash({ since: deadAt - 5 * CRASH_MARKER_HEARTBEAT_MS, until: deadAt + 2 * CRASH_MARKER_HEARTBEAT_MS })
+      notices.push(`The previous server on this store stopped without closing (a crash or a kill). The answers to the last refreshes it made may never have arrived: ${recovered} session(s) may each fetch theirs once more with their previous refresh token.`)
+    }
     const checkCredentials = options.checkCredentials ?? createUserTableCheck(opened.users)
     const feed = await createRevocationHub(opened.store, { now: options.now ?? Date.now })
     const context: ServerContext = Object.freeze({
@@ -98,12 +108,14 @@ export async function openRuntime(baseConfig: ServerConfig, options: OpenRuntime
       usesUserTable: options.checkCredentials === undefined,
       async close() {
         encryptionKeys?.close()
+        crashMarker?.close()
         await feed.close()
         await opened.close()
       },
     }
   } catch (error) {
     encryptionKeys?.close()
+    crashMarker?.close()
     await opened.close()
     throw error
   }

@@ -21,6 +21,8 @@ export interface OpenedStore {
   readonly users: UserStore
   readonly limiter: RateLimiter
   readonly kind: StoreKind
+  /** The SQLite file (absolute), when the store is one: one process serves it. */
+  readonly file?: string
   close(): Promise<void>
 }
 
@@ -63,6 +65,7 @@ const sqlite: StoreDriver = {
       users: createSqliteUserStore({ database }),
       limiter: createMemoryRateLimiter(),
       kind: 'sqlite',
+      ...(path !== ':memory:' ? { file: resolve(path) } : {}),
       async close() {
         await store.close()
         database.close()

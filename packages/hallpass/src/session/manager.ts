@@ -176,6 +176,14 @@ export interface SessionManager {
    * marked; rejects while the store is unreachable (the rest is kept for the next call).
    */
   reconcileUndelivered(): Promise<number>
+  /**
+   * After a process that served this store died without closing: marks the answers of the
+   * rotations it made between `since` and `until` (epoch ms) lost, each good for one return of
+   * its predecessor (`SessionStore.markRecentRotationsUndelivered`). Resolves to how many; 0
+   * on a store without it (PostgreSQL, Redis: several instances share them, and one instance's
+   * crash says nothing of the others' answers).
+   */
+  recoverAfterCrash(range: { since: number; until: number }): Promise<number>
   audit(subject: string, options?: { limit?: number }): Promise<AuditEvent[]>
   /** Verifies an access token this manager issued (signature, claims; no store lookup). */
   verifyAccessToken: JwtVerifier
@@ -584,6 +592,12 @@ export async function createSessionManager(options: SessionManagerOptions): Prom
     },
 
     reconcileUndelivered: () => undelivered.reconcile(),
+
+    async recoverAfterCrash({ since, until }) {
+      if (store.markRecentRotationsUndelivered === undefined) return 0
+      if (!Number.isFinite(since) || !Number.isFinite(until) || since > until) throw new ConfigInvalid('range', 'must be { since, until } in epoch ms, since ≤ until')
+      return store.markRecentRotationsUndelivered({ since, until, now: now() })
+    },
 
     async audit(subject, auditOptions = {}) {
       checkOptionsObject(auditOptions, 'options')

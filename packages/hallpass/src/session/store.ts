@@ -124,6 +124,14 @@ export interface SessionStore {
    */
   markUndelivered(input: MarkUndeliveredInput): Promise<boolean>
   /**
+   * Optional, for a store one process serves (SQLite): after that process died without closing
+   * (a crash, SIGKILL), marks the answer of the current refresh token lost for every live,
+   * rotated (generation > 0), unmarked session whose `rotatedAt` is within `since`…`until`, and
+   * returns how many. Nobody knows which of those answers the dead process delivered, so each
+   * gets one return of its predecessor, as the grace window would have given.
+   */
+  markRecentRotationsUndelivered?(input: { readonly since: number; readonly until: number; readonly now: number }): Promise<number>
+  /**
    * Answers a lost answer once. If the session is live at `now` (not revoked, neither deadline
    * reached), its current generation and hash are the input's and `undeliveredHash` is that
    * hash: clears the mark, and sets `rotatedAt` and `lastSeenAt` to `now`, the idle deadline to

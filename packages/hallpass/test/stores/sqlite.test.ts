@@ -295,6 +295,29 @@ describe('sqlite store: behaviour specific to this store', () => {
     }
   })
 
+  it('implements the optional markRecentRotationsUndelivered: live rotated sessions of the range, unmarked, only', async () => {
+    const store = createSqliteStore({ path: ':memory:' })
+    try {
+      const at = FIXTURE_NOW + DAY
+      const rotated = (rotatedAt: number, more: Partial<Parameters<typeof seed>[1]> = {}) =>
+        seed(store, { generation: 3, previousHash: 'p'.repeat(43), rotatedAt, expiresAt: at + DAY, idleExpiresAt: at + DAY, ...more })
+      const inRange = [await rotated(at - 5000), await rotated(at), await rotated(at + 2000)]
+      const left = [
+        await rotated(at - 20_000), // before the range
+        await rotated(at + 9000), // after it
+        await rotated(at, { generation: 0, previousHash: null }), // never rotated: no predecessor to come back
+        await rotated(at, { revokedAt: at, revokeReason: 'logout' }),
+        await rotated(at, { idleExpiresAt: at + 1000 }), // idle-expired by now
+        await rotated(at, { undeliveredHash: 'u'.repeat(43) }), // already marked
+      ]
+      assert.equal(await store.markRecentRotationsUndelivered!({ since: at - 10_000, until: at + 4000, now: at + 5000 }), 3)
+      for (const record of inRange) assert.equal((await store.getSession(record.id))?.undeliveredHash, record.refreshHash)
+      for (const record of left) assert.equal((await store.getSession(record.id))?.undeliveredHash, record.undeliveredHash)
+    } finally {
+      await store.close()
+    }
+  })
+
   it('purgeExpired counts exactly what it removed', async () => {
     const store = createSqliteStore({ path: ':memory:' })
     try {

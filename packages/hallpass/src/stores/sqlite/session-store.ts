@@ -168,6 +168,9 @@ export function createSqliteStore(options: SqliteStoreOptions): SessionStore {
     markUndelivered: (input) =>
       attempt('markUndelivered', () => sql.markUndelivered.run(input.id, input.generation, input.hash, input.rotatedAt ?? null, input.rotatedAt ?? null).changes === 1),
 
+    markRecentRotationsUndelivered: ({ since, until, now }) =>
+      attempt('markRecentRotationsUndelivered', () => sql.markRecentRotations.run(since, until, now, now).changes),
+
     redeliverRefreshToken: (input) => attempt('redeliverRefreshToken', () => redeliverTx.immediate(input)),
 
     revokeSession: (input) =>
@@ -303,6 +306,12 @@ function prepareStatements(db: Database.Database) {
     markUndelivered: db.prepare<[string, number, string, number | null, number | null]>(
       `UPDATE hallpass_sessions SET undelivered_hash = refresh_hash
         WHERE id = ? AND generation = ? AND refresh_hash = ? AND revoked_at IS NULL AND (? IS NULL OR rotated_at = ?)`,
+    ),
+    // Once, at a start after a crash: a scan of the sessions table is fine then.
+    markRecentRotations: db.prepare<[number, number, number, number]>(
+      `UPDATE hallpass_sessions SET undelivered_hash = refresh_hash
+        WHERE rotated_at BETWEEN ? AND ? AND generation > 0 AND undelivered_hash IS NULL AND revoked_at IS NULL
+          AND expires_at > ? AND idle_expires_at > ?`,
     ),
     // Like the rotation's compare-and-set, plus the mark: of concurrent callers, one clears it.
     redeliver: db.prepare<[number, number, number, number, string, number, string, string, number, number], SessionRow>(
