@@ -3,11 +3,10 @@
  *
  * A session server in a child process, for the scenarios that kill it or watch its memory
  * (`node --import tsx scripts/chaos/server-child.ts`, started through bench/child-process.ts).
- * It builds the runtime from `HALLPASS_*` variables as `hallpass serve` does (`resolveConfig` →
- * `openRuntime` → `buildServer`), runs the same periodic key maintenance and purge (their
- * periods from `CHAOS_MAINTAIN_MS` and `CHAOS_PURGE_MS`, default serve's 1 min and 1 h), lifts
- * the rate limits (one load generator on one address) and creates `CHAOS_USERNAME` /
- * `CHAOS_PASSWORD` unless that user exists (a restart on the same store).
+ * A server built as `hallpass serve` builds one, logger off and rate limits lifted
+ * (bench/load-server.ts), with the user `CHAOS_USERNAME` / `CHAOS_PASSWORD`, running the same
+ * periodic key maintenance and purge (their periods from `CHAOS_MAINTAIN_MS` and
+ * `CHAOS_PURGE_MS`, default serve's 1 min and 1 h).
  *
  * Protocol with the parent: one JSON line on stdout once listening (`{"port":…}`); over IPC,
  * `{ op: 'stats' }` answers memory and event-loop figures, `{ op: 'advance', ms }` moves the
@@ -17,37 +16,14 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { getHeapCodeStatistics, getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8'
-import { buildServer } from '../../packages/server/src/app.ts'
-import { resolveConfig } from '../../packages/server/src/config.ts'
-import { hashPassword } from '../../packages/server/src/passwords.ts'
-import { openRuntime } from '../../packages/server/src/runtime.ts'
+import { startLoadServer } from '../../bench/load-server.ts'
 
-const UNLIMITED = { max: 1_000_000, window: '1s' }
 const env = process.env
 let skewMs = 0
 const now = (): number => Date.now() + skewMs
-
-const config = resolveConfig({
-  file: { rateLimits: { loginPerIp: UNLIMITED, loginPerUsername: UNLIMITED, refreshPerIp: UNLIMITED, feedPerIp: UNLIMITED } },
-  env,
-})
-const runtime = await openRuntime(config, { env, now })
-const { sessions, users } = runtime.context
-
-if (env.CHAOS_USERNAME !== undefined && env.CHAOS_PASSWORD !== undefined && users !== undefined && (await users.getUser(env.CHAOS_USERNAME)) === undefined) {
-  const at = Date.now()
-  await users.createUser({ username: env.CHAOS_USERNAME, passwordHash: await hashPassword(env.CHAOS_PASSWORD), createdAt: at, updatedAt: at })
-}
-
-const app = await buildServer(runtime.context, { logger: false })
-try {
-  await app.listen({ port: config.port, host: config.host })
-} catch (error) {
-  await runtime.close()
-  throw error
-}
-const address = app.server.address()
-process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address !== null ? address.port : 0 })}\n`)
+const user = env.CHAOS_USERNAME !== undefined && env.CHAOS_PASSWORD !== undefined ? { username: env.CHAOS_USERNAME, password: env.CHAOS_PASSWORD } : undefined
+const { runtime, app } = await startLoadServer({ env, now, ...(user !== undefined ? { user } : {}) })
+const { sessions } = runtime.context
 
 const errors: string[] = []
 const noteError = (what: string) => (error: unknown): void => {
