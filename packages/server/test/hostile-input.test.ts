@@ -128,6 +128,12 @@ for (const kind of STORE_KINDS) {
       assertError(await server.request('/auth/login', { body: deepArray, headers: { 'content-type': 'application/json' } }), 400, 'invalid_request')
       assertError(await server.request('/auth/login', { json: { username: 'a'.repeat(129), password: TEST_PASSWORD } }), 400, 'invalid_request')
       assertError(await server.request('/auth/login', { json: { username: TEST_USERNAME, password: 'p'.repeat(1025) } }), 400, 'invalid_request')
+      // `audience` narrows a session to one configured audience; none is configured here.
+      for (const audience of ['orders', 'a'.repeat(257), '', ['orders'], 1, null, '__proto__']) {
+        assertError(await server.request('/auth/login', { json: { username: TEST_USERNAME, password: TEST_PASSWORD, audience } }), 400, 'invalid_request', JSON.stringify(audience))
+      }
+      // Which audiences exist is told only to a caller whose credentials hold.
+      assertError(await server.request('/auth/login', { json: { username: TEST_USERNAME, password: 'wrong password', audience: 'orders' } }), 400, 'invalid_grant')
       assertError(await server.request('/auth/refresh', { json: { refresh_token: `hprt_${'a'.repeat(300)}` } }), 400, 'invalid_request')
       // The default body limit (16 KiB) stops a token this long before the schema sees it.
       assertError(await server.request('/oauth/introspect', { json: { token: 'a'.repeat(16_385) }, headers: { authorization: BASIC } }), 413, 'invalid_request')

@@ -142,11 +142,18 @@ export function registerTokenEndpoints(app: FastifyInstance, ctx: ServerContext)
         return sendTokenError(reply, 400, 'invalid_grant', 'Invalid username or password')
       }
       await ctx.limiter.reset(`login-user:${username}`)
+      // Only a configured audience may be asked for: with none configured, a client could
+      // otherwise write any `aud` it likes into its tokens. Checked once the credentials are: the
+      // configured audiences are nobody else's business.
+      const { audience } = request.body
+      if (audience !== undefined && !ctx.config.audience.includes(audience)) {
+        throw new HttpProblem(400, 'invalid_request', 'The audience is not one of this server\'s audiences')
+      }
       const tokens = await ctx.sessions.create({
         subject: user.subject,
         ...(user.claims !== undefined ? { claims: user.claims } : {}),
         ...(user.scope !== undefined ? { scope: user.scope } : {}),
-        ...(request.body.audience !== undefined ? { audience: request.body.audience } : {}),
+        ...(audience !== undefined ? { audience } : {}),
         device: deviceOf(request, request.body.device_label),
       })
       ctx.metrics.logins.inc({ result: 'success' })
