@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
 import { createVerifier, type VerifierEvent } from 'hallpass/verify'
+import { JwtClaimInvalid } from '../../src/errors.ts'
+import { createClaimMismatchExplainer } from '../../src/verify/internal/claim-mismatch.ts'
 import { createManualClock } from './helpers/clock.ts'
 import { accessClaims, startIssuer, type TestIssuer } from './helpers/issuer.ts'
 
@@ -84,5 +86,15 @@ describe('a verifier whose audience or issuer the tokens do not carry', () => {
     const [h, p] = issuer.sign(accessClaims(issuer.url, clock.now())).split('.')
     assert.throws(() => verify(`${h}.${p}.${'A'.repeat(86)}`))
     assert.equal(logged.filter((line) => line.details.event === 'token.claim_mismatch').length, 0)
+  })
+})
+
+describe('claim mismatch explainer', () => {
+  it('an encrypted token that no longer opens (its keys changed meanwhile) explains nothing, and never throws', () => {
+    const explain = createClaimMismatchExplainer({ iss: ['https://auth.example.com'], aud: ['orders'] }, () => 0)
+    const event = explain(new JwtClaimInvalid('aud', 'value'), () => {
+      throw new Error('the keys changed')
+    })
+    assert.deepEqual(event, { type: 'token.claim_mismatch', claim: 'aud', expected: ['orders'], got: [] })
   })
 })

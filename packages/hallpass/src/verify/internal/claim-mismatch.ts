@@ -27,13 +27,16 @@ export function createClaimMismatchExplainer(expected: { readonly iss: readonly 
     const last = lastAt.get(claim)
     if (last !== undefined && at - last < EVERY_MS) return undefined
     lastAt.set(claim, at)
-    return { type: 'token.claim_mismatch', claim, expected: expected[claim], got: claimValues(typeof token === 'function' ? token() : token, claim) }
+    return { type: 'token.claim_mismatch', claim, expected: expected[claim], got: claimValues(token, claim) }
   }
 }
 
-function claimValues(token: string, claim: string): readonly string[] {
+// Never throws: the explanation must not replace the verification error it explains (an
+// encrypted token opened again may fail if its keys changed in between).
+function claimValues(token: string | (() => string), claim: string): readonly string[] {
   try {
-    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
+    const text = typeof token === 'function' ? token() : token
+    const payload = JSON.parse(Buffer.from(text.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>
     const value = payload[claim]
     const list = Array.isArray(value) ? value : value === undefined ? [] : [value]
     return list.slice(0, MAX_VALUES).map((item) => (typeof item === 'string' ? item.slice(0, MAX_LENGTH).replace(/[^\x20-\x7e]/g, '?') : `(${typeof item})`))
